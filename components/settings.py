@@ -86,6 +86,12 @@ SCALAR_KEYS: Final[tuple[ScalarKey, ...]] = (
         600,
         "How long a deploy waits for a CVM to reach running.",
     ),
+    ScalarKey(
+        "phalaVerifyHealth",
+        "boolean",
+        True,
+        "After running, wait until the mux /health and each gateway URL answer.",
+    ),
     ScalarKey("phalaRegion", "string", "", "Phala region slug; empty lets Phala choose."),
     ScalarKey("phalaDiskSizeGb", "integer", 40, "Disk size of each CVM in GB."),
     ScalarKey("phalaOsImage", "string", "", "Phala OS image name; empty uses Phala's default."),
@@ -236,6 +242,7 @@ class PhalaSettings:
     disk_size_gb: int
     os_image: str | None
     kms: str
+    verify_health: bool
 
 
 @dataclass(frozen=True)
@@ -474,6 +481,7 @@ def _phala_settings(scalars: Mapping[str, Any], problems: _Problems) -> PhalaSet
         disk_size_gb=disk,
         os_image=os_image,
         kms=kms,
+        verify_health=scalars["phalaVerifyHealth"],
     )
 
 

@@ -39,7 +39,6 @@ class TenantStorage(pulumi.ComponentResource):
         self, name: str, args: TenantStorageArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("openclaw-phala:index:TenantStorage", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         storage = args.storage
 
         bucket = cloudflare.R2Bucket(
@@ -47,7 +46,9 @@ class TenantStorage(pulumi.ComponentResource):
             account_id=args.account_id,
             name=storage.bucket,
             jurisdiction=storage.jurisdiction,
-            opts=child,
+            # The bucket holds the tenant's only copy of its state: removing the tenant
+            # from config (or destroying the stack) must not delete it with the CVM.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         token = cloudflare.AccountToken(
             f"{name}-token",

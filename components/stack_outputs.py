@@ -1,0 +1,90 @@
+"""The stack outputs: the contract other stacks and the operator CLI rely on.
+
+Secret and plain values live in separate top-level outputs because a
+StackReference marks a whole output secret if any part of it is: keeping ids and
+URLs in their own outputs keeps them readable in every consuming stack.
+
+    contractVersion  1
+    tenants          {name: {name, storageMode, bucket, s3Endpoint, s3Region, s3Provider,
+                             s3Prefix, openclawId, cvmId, appId, gatewayBaseDomain,
+                             composeHash, gatewayUrl, sshHost, inboundUrl, phalaDashboardUrl}}
+    tenantSecrets    {name: {gatewayToken, dashboardUrl, s3AccessKeyId, s3SecretAccessKey}}  secret
+    mux              {name, cvmId, appId, gatewayBaseDomain, composeHash, baseUrl, healthUrl,
+                      phalaDashboardUrl} | null
+    muxSecrets       {registerKey, adminToken} | null                                      secret
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import pulumi
+
+from components import urls
+from components.mux_server import MuxServer
+from components.openclaw_tenant import OpenClawTenant, s3_output_fields
+
+CONTRACT_VERSION: Final = 1
+
+
+def tenant_outputs(tenant: OpenClawTenant) -> dict[str, Any]:
+    cvm = tenant.cvm
+    return {
+        "name": tenant.tenant.name,
+        "storageMode": tenant.tenant.storage_mode.value,
+        **s3_output_fields(tenant),
+        "openclawId": tenant.openclaw_id,
+        "cvmId": cvm.cvm_id,
+        "appId": cvm.app_id,
+        "gatewayBaseDomain": cvm.gateway_base_domain,
+        "composeHash": cvm.compose_hash,
+        "gatewayUrl": tenant.gateway_url,
+        "sshHost": tenant.ssh_host,
+        "inboundUrl": tenant.inbound_url,
+        "phalaDashboardUrl": cvm.cvm_id.apply(urls.phala_dashboard_url),
+    }
+
+
+def tenant_secret_outputs(tenant: OpenClawTenant) -> dict[str, Any]:
+    storage = tenant.storage
+    return {
+        "gatewayToken": tenant.gateway_token,
+        "dashboardUrl": tenant.dashboard_url,
+        "s3AccessKeyId": storage.s3_access_key_id if storage else None,
+        "s3SecretAccessKey": storage.s3_secret_access_key if storage else None,
+    }
+
+
+def mux_outputs(mux: MuxServer, name: str) -> dict[str, Any]:
+    cvm = mux.cvm
+    return {
+        "name": name,
+        "cvmId": cvm.cvm_id,
+        "appId": cvm.app_id,
+        "gatewayBaseDomain": cvm.gateway_base_domain,
+        "composeHash": cvm.compose_hash,
+        "baseUrl": mux.base_url,
+        "healthUrl": mux.health_url,
+        "phalaDashboardUrl": cvm.cvm_id.apply(urls.phala_dashboard_url),
+    }
+
+
+def export_stack_outputs(
+    tenants: Sequence[OpenClawTenant], mux: MuxServer | None, mux_name: str | None
+) -> None:
+    pulumi.export("contractVersion", CONTRACT_VERSION)
+    pulumi.export("tenants", {t.tenant.name: tenant_outputs(t) for t in tenants})
+    pulumi.export(
+        "tenantSecrets",
+        pulumi.Output.secret({t.tenant.name: tenant_secret_outputs(t) for t in tenants}),
+    )
+    if mux is None or mux_name is None:
+        pulumi.export("mux", None)
+        pulumi.export("muxSecrets", None)
+        return
+    pulumi.export("mux", mux_outputs(mux, mux_name))
+    pulumi.export(
+        "muxSecrets",
+        pulumi.Output.secret({"registerKey": mux.register_key, "adminToken": mux.admin_token}),
+    )

@@ -1,0 +1,1 @@
+"""The CVM deploy driver that pulumi_command runs (standard library only)."""

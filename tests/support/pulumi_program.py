@@ -1,0 +1,258 @@
+"""Run the real __main__.py under Pulumi's mock runtime and record everything it did.
+
+The mock monitor receives resource inputs the way the engine would, with secret
+values still wrapped, so tests can check both what was registered and whether
+each value was marked secret on its way there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.sync_await import _sync_await
+
+from components import r2
+from driver import protocol
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "openclaw-phala"
+MAIN = REPO_ROOT / "__main__.py"
+BUCKET_WRITE_GROUP_ID = "2efd5506f9c8494dacb1fa10a3e7d5b6"
+FAKE_BASE_DOMAIN = "dstack-pha-test.phala.network"
+
+COMMAND_TYPE = "command:local:Command"
+BUCKET_TYPE = "cloudflare:index/r2Bucket:R2Bucket"
+TOKEN_TYPE = "cloudflare:index/accountToken:AccountToken"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
+def is_secret(value: Any) -> bool:
+    return rpc.is_rpc_secret(value)
+
+
+def unwrap(value: Any) -> Any:
+    """The plain value, with every secret wrapper removed at any depth."""
+    if is_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def fake_app_id(cvm_name: str) -> str:
+    return hashlib.sha1(cvm_name.encode()).hexdigest()  # noqa: S324 - a fake id, not security
+
+
+def fake_cvm_id(cvm_name: str) -> str:
+    digest = hashlib.sha256(cvm_name.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def fake_token_value(resource_name: str) -> str:
+    return f"cf-token-value-for-{resource_name}-{'x' * 20}"
+
+
+def fake_driver_stdout(cvm_name: str) -> str:
+    record = {
+        "cvmId": fake_cvm_id(cvm_name),
+        "appId": fake_app_id(cvm_name),
+        "name": cvm_name,
+        "status": "running",
+        "gatewayBaseDomain": FAKE_BASE_DOMAIN,
+        "composeHash": hashlib.sha256(f"compose-{cvm_name}".encode()).hexdigest(),
+    }
+    return json.dumps(record)
+
+
+class FakeCloud(pulumi.runtime.Mocks):
+    """Outputs shaped like the real providers', deterministic per resource name."""
+
+    def __init__(self, stack_references: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.stack_references = stack_references or {}
+        self.calls: list[pulumi.runtime.MockCallArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        inputs = dict(args.inputs)
+        if args.typ == TOKEN_TYPE:
+            return f"{args.name}-id", {**inputs, "value": fake_token_value(args.name)}
+        if args.typ == COMMAND_TYPE:
+            cvm_name = unwrap(inputs["environment"])[protocol.CVM_NAME]
+            return f"{args.name}-id", {**inputs, "stdout": fake_driver_stdout(cvm_name)}
+        if args.typ == STACK_REFERENCE_TYPE:
+            reference = self.stack_references.get(inputs["name"])
+            if reference is None:
+                raise KeyError(f"no fake stack {inputs['name']!r}")
+            return inputs["name"], {
+                "name": inputs["name"],
+                "outputs": dict(reference["outputs"]),
+                "secretOutputNames": list(reference.get("secret", ())),
+            }
+        return f"{args.name}-id", inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        self.calls.append(args)
+        if args.token.endswith("getAccountApiTokenPermissionGroupsList"):
+            groups = [
+                (BUCKET_WRITE_GROUP_ID, r2.BUCKET_ITEM_WRITE_PERMISSION),
+                ("6a018a9f2fc74eb6b293b0c548f38b39", "Workers R2 Storage Bucket Item Read"),
+                ("bf7481a1826f439697cb59a20b22293e", "Workers R2 Storage Write"),
+            ]
+            return {
+                "results": [
+                    {
+                        "id": group_id,
+                        "name": name,
+                        "category": "developer_platform",
+                        "is_selectable": True,
+                        "scopes": ["com.cloudflare.edge.r2.bucket"],
+                    }
+                    for group_id, name in groups
+                ]
+            }
+        return {}
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    inputs: dict[str, Any]  # as the engine receives them, secret values still wrapped
+    protect: bool
+    delete_before_replace: bool
+    retain_on_delete: bool
+    additional_secret_outputs: list[str]
+    replace_on_changes: list[str]
+    dependencies: list[str]
+
+    @property
+    def plain_inputs(self) -> dict[str, Any]:
+        return unwrap(self.inputs)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: FakeCloud) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    inputs=rpc.deserialize_properties(request.object),
+                    protect=bool(request.protect),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    dependencies=list(request.dependencies),
+                )
+            )
+        return response
+
+
+@dataclass
+class ProgramRun:
+    registrations: list[Registration]
+    exports: dict[str, Any]  # serialized as the engine would store them, secrets wrapped
+    calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def named(self, name: str) -> Registration:
+        (match,) = [r for r in self.registrations if r.name == name]
+        return match
+
+    def by_urn(self, urn: str) -> Registration:
+        (match,) = [r for r in self.registrations if r.urn == urn]
+        return match
+
+    @property
+    def plain_exports(self) -> dict[str, Any]:
+        return unwrap(self.exports)
+
+
+def stack_file_config(stack: str) -> dict[str, Any]:
+    """A stack file's config for this project, as Python values (keys without namespace)."""
+    document = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    prefix = f"{PROJECT}:"
+    return {
+        key.removeprefix(prefix): value
+        for key, value in (document.get("config") or {}).items()
+        if key.startswith(prefix)
+    }
+
+
+def _engine_value(value: Any) -> str:
+    """Config as the engine hands it to the program: strings, objects as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+@contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def run_program(
+    config: Mapping[str, Any],
+    secret_keys: Iterable[str] = (),
+    *,
+    preview: bool = False,
+    stack: str = "prod",
+    cwd: Path | None = None,
+    stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ProgramRun:
+    """Evaluate __main__.py with this config (keys without the project namespace)."""
+    mocks = FakeCloud(stack_references)
+    monitor = RecordingMonitor(mocks)
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_all_config(
+        {f"{PROJECT}:{key}": _engine_value(value) for key, value in config.items()},
+        [f"{PROJECT}:{key}" for key in secret_keys],
+    )
+
+    def evaluate() -> None:
+        runpy.run_path(str(MAIN), run_name="__main__")
+
+    with _working_directory(cwd or REPO_ROOT):
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(evaluate))
+        root = runtime_settings.get_root_resource()
+        outputs = dict(root.outputs) if root is not None else {}  # type: ignore[attr-defined]
+        serialized = _sync_await(rpc.serialize_properties(outputs, {}))
+    return ProgramRun(
+        registrations=monitor.registrations,
+        exports=rpc.deserialize_properties(serialized),
+        calls=mocks.calls,
+    )
