@@ -65,8 +65,8 @@ class TenantStorage(pulumi.ComponentResource):
                     ),
                 }
             ],
-            # The token value is only returned once, at creation; keep it encrypted in state.
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["value"]),
+            # AccountToken itself marks `value` secret (it is only returned once, at creation).
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         self.bucket_name = bucket.name

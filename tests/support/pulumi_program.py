@@ -19,6 +19,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
@@ -151,7 +152,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
@@ -160,7 +161,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     name=request.name,
                     urn=response.urn,
                     parent=request.parent,
-                    inputs=rpc.deserialize_properties(request.object),
+                    # The SDK's deserializer lifts a nested secret to the whole object; read
+                    # the raw struct instead so each value keeps its own secret marker.
+                    inputs=json_format.MessageToDict(request.object),
                     protect=bool(request.protect),
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     retain_on_delete=bool(request.retainOnDelete),
@@ -253,6 +256,6 @@ def run_program(
         serialized = _sync_await(rpc.serialize_properties(outputs, {}))
     return ProgramRun(
         registrations=monitor.registrations,
-        exports=rpc.deserialize_properties(serialized),
+        exports=json_format.MessageToDict(serialized),
         calls=mocks.calls,
     )

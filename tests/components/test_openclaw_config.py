@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import base64
+import json
+
+from components.openclaw_config import INBOUND_URL_TEMPLATE, encode_config, tenant_config
+
+
+def test_config_enables_the_mux_endpoint_with_dstack_placeholders() -> None:
+    config = tenant_config("tok", "https://mux.example", "reg")
+    mux = config["gateway"]["http"]["endpoints"]["mux"]
+    assert mux == {
+        "enabled": True,
+        "baseUrl": "https://mux.example",
+        "registerKey": "reg",
+        "inboundUrl": "https://${DSTACK_APP_ID}-18789.${DSTACK_GATEWAY_DOMAIN}/v1/mux/inbound",
+    }
+    assert mux["inboundUrl"] == INBOUND_URL_TEMPLATE
+    assert config["gateway"]["auth"] == {"mode": "token", "token": "tok"}
+
+
+def test_every_channel_gets_the_mux_account() -> None:
+    config = tenant_config("tok", "https://mux.example", "reg")
+    for channel in ("telegram", "discord", "whatsapp"):
+        accounts = config["channels"][channel]["accounts"]
+        assert accounts["mux"] == {"enabled": True, "mux": {"enabled": True, "timeoutMs": 30000}}
+        assert accounts["default"] == {"enabled": False}
+
+
+def test_encoding_is_deterministic_base64_json() -> None:
+    config = tenant_config("tok", "https://mux.example", "reg")
+    encoded = encode_config(config)
+    assert encoded == encode_config(tenant_config("tok", "https://mux.example", "reg"))
+    assert json.loads(base64.b64decode(encoded)) == config

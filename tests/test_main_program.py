@@ -1,0 +1,468 @@
+"""The real __main__.py evaluated under Pulumi's mock runtime."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from components import derivation
+from components.openclaw_config import INBOUND_URL_TEMPLATE
+from driver import protocol
+from tests.support.pulumi_program import (
+    BUCKET_TYPE,
+    BUCKET_WRITE_GROUP_ID,
+    COMMAND_TYPE,
+    TOKEN_TYPE,
+    ProgramRun,
+    fake_app_id,
+    fake_token_value,
+    is_secret,
+    run_program,
+    unwrap,
+)
+from tests.support.stack_configs import (
+    ACCOUNT_ID,
+    DISCORD_TOKEN,
+    MUX_MASTER_KEY,
+    REDPILL_KEY,
+    TELEGRAM_TOKEN,
+    all_local,
+    all_s3,
+    many_tenants,
+    master_key_for,
+    prod_config,
+)
+
+TENANT_TYPE = "openclaw-phala:index:OpenClawTenant"
+STORAGE_TYPE = "openclaw-phala:index:TenantStorage"
+CVM_TYPE = "openclaw-phala:index:PhalaCvm"
+MUX_TYPE = "openclaw-phala:index:MuxServer"
+PROD_TENANTS = ("alice-agent", "bob-agent", "staging-agent")
+
+
+@pytest.fixture(scope="module")
+def prod_run() -> ProgramRun:
+    config, secret_keys = prod_config()
+    return run_program(config, secret_keys)
+
+
+def _env(run: ProgramRun, cvm_name: str) -> dict[str, Any]:
+    return run.named(f"{cvm_name}-deploy").inputs["environment"]
+
+
+# --------------------------------------------------------------------------- graph
+
+
+def test_prod_stack_creates_one_mux_and_a_cvm_per_tenant(prod_run: ProgramRun) -> None:
+    assert [r.name for r in prod_run.of_type(MUX_TYPE)] == ["openclaw-mux"]
+    assert sorted(r.name for r in prod_run.of_type(TENANT_TYPE)) == sorted(PROD_TENANTS)
+    assert sorted(r.name for r in prod_run.of_type(COMMAND_TYPE)) == sorted(
+        [f"{name}-deploy" for name in (*PROD_TENANTS, "openclaw-mux")]
+    )
+
+
+def test_only_s3_tenants_get_a_bucket_and_a_token(prod_run: ProgramRun) -> None:
+    assert sorted(r.name for r in prod_run.of_type(BUCKET_TYPE)) == [
+        "alice-agent-storage-bucket",
+        "bob-agent-storage-bucket",
+    ]
+    assert sorted(r.name for r in prod_run.of_type(TOKEN_TYPE)) == [
+        "alice-agent-storage-token",
+        "bob-agent-storage-token",
+    ]
+
+
+def test_every_child_sits_under_its_tenants_component(prod_run: ProgramRun) -> None:
+    for tenant in ("alice-agent", "bob-agent"):
+        storage = prod_run.named(f"{tenant}-storage")
+        assert prod_run.by_urn(storage.parent).name == tenant
+        assert prod_run.by_urn(storage.parent).type == TENANT_TYPE
+        for child in (f"{tenant}-storage-bucket", f"{tenant}-storage-token"):
+            assert prod_run.named(child).parent == storage.urn
+    for tenant in PROD_TENANTS:
+        command = prod_run.named(f"{tenant}-deploy")
+        cvm = prod_run.by_urn(command.parent)
+        assert cvm.type == CVM_TYPE
+        assert prod_run.by_urn(cvm.parent).name == tenant
+    mux_command = prod_run.named("openclaw-mux-deploy")
+    mux_cvm = prod_run.by_urn(mux_command.parent)
+    assert prod_run.by_urn(mux_cvm.parent).type == MUX_TYPE
+
+
+def test_bucket_inputs_follow_the_tenant_settings(prod_run: ProgramRun) -> None:
+    alice = prod_run.named("alice-agent-storage-bucket").plain_inputs
+    bob = prod_run.named("bob-agent-storage-bucket").plain_inputs
+    assert alice == {
+        "accountId": ACCOUNT_ID,
+        "name": "openclaw-alice-agent",
+        "jurisdiction": "default",
+    }
+    assert bob == {"accountId": ACCOUNT_ID, "name": "openclaw-bob-agent-eu", "jurisdiction": "eu"}
+
+
+def test_buckets_are_retained_when_a_tenant_is_removed(prod_run: ProgramRun) -> None:
+    assert all(r.retain_on_delete for r in prod_run.of_type(BUCKET_TYPE))
+
+
+def test_token_may_only_write_items_of_its_own_bucket(prod_run: ProgramRun) -> None:
+    token = prod_run.named("bob-agent-storage-token").plain_inputs
+    assert token["accountId"] == ACCOUNT_ID
+    assert token["name"] == "openclaw-phala-openclaw-bob-agent-eu-rw"
+    (policy,) = token["policies"]
+    assert policy["effect"] == "allow"
+    assert policy["permissionGroups"] == [{"id": BUCKET_WRITE_GROUP_ID}]
+    assert json.loads(policy["resources"]) == {
+        f"com.cloudflare.edge.r2.bucket.{ACCOUNT_ID}_eu_openclaw-bob-agent-eu": "*"
+    }
+
+
+def test_permission_group_is_looked_up_once_by_name(prod_run: ProgramRun) -> None:
+    lookups = [c for c in prod_run.calls if "PermissionGroupsList" in c.token]
+    assert len(lookups) == 1
+    assert lookups[0].args == {"accountId": ACCOUNT_ID}
+
+
+def test_token_value_is_a_secret_output(prod_run: ProgramRun) -> None:
+    for token in prod_run.of_type(TOKEN_TYPE):
+        assert "value" in token.additional_secret_outputs
+
+
+# --------------------------------------------------------------------------- CVM commands
+
+
+def test_cvm_command_runs_the_driver_by_relative_path(prod_run: ProgramRun) -> None:
+    for command in prod_run.of_type(COMMAND_TYPE):
+        inputs = command.plain_inputs
+        assert inputs["create"] == "python3 driver/phala_cvm.py create"
+        assert inputs["update"] == "python3 driver/phala_cvm.py update"
+        assert inputs["delete"] == "python3 driver/phala_cvm.py delete"
+        assert inputs["logging"] == "none"
+        assert command.additional_secret_outputs == ["stdout", "stderr"]
+        assert command.delete_before_replace
+
+
+def test_replacement_triggers_are_the_settings_phala_cannot_update(prod_run: ProgramRun) -> None:
+    bob = prod_run.named("bob-agent-deploy").plain_inputs
+    assert bob["triggers"] == ["bob-agent", "tdx.large", 40, "", "phala", "", True]
+    assert prod_run.named("bob-agent-deploy").replace_on_changes == ["triggers[*]"]
+
+
+def test_local_tenant_and_mux_are_protected_from_replacement(prod_run: ProgramRun) -> None:
+    protected = {r.name for r in prod_run.of_type(COMMAND_TYPE) if r.protect}
+    assert protected == {"staging-agent-deploy", "openclaw-mux-deploy"}
+
+
+def test_allow_data_loss_lifts_the_protection() -> None:
+    config, secret_keys = all_local(1)
+    config["tenants"][0]["allowDataLoss"] = True
+    run = run_program(config, secret_keys)
+    assert not run.named("local-agent-0-deploy").protect
+
+
+def test_tenant_env_carries_keys_and_s3_settings(prod_run: ProgramRun) -> None:
+    env = unwrap(_env(prod_run, "bob-agent"))
+    names = env[protocol.ENV_KEYS].split(",")
+    assert names == [
+        "MASTER_KEY",
+        "REDPILL_API_KEY",
+        "S3_BUCKET",
+        "S3_PREFIX",
+        "S3_ENDPOINT",
+        "S3_PROVIDER",
+        "S3_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "OPENCLAW_CONFIG_B64",
+    ]
+    value = {name: env[protocol.env_value_var(name)] for name in names}
+    assert value["MASTER_KEY"] == master_key_for("bob-agent")
+    assert value["REDPILL_API_KEY"] == REDPILL_KEY
+    assert value["S3_BUCKET"] == "openclaw-bob-agent-eu"
+    assert value["S3_ENDPOINT"] == f"https://{ACCOUNT_ID}.eu.r2.cloudflarestorage.com"
+    assert (value["S3_PROVIDER"], value["S3_REGION"], value["S3_PREFIX"]) == (
+        "Cloudflare",
+        "auto",
+        "openclaw-data",
+    )
+    assert value["AWS_ACCESS_KEY_ID"] == "bob-agent-storage-token-id"
+    token = fake_token_value("bob-agent-storage-token")
+    assert value["AWS_SECRET_ACCESS_KEY"] == hashlib.sha256(token.encode()).hexdigest()
+    assert env[protocol.CVM_NAME] == "bob-agent"
+    assert env[protocol.ROLE] == "openclaw"
+    assert env[protocol.INSTANCE_TYPE] == "tdx.large"
+
+
+def test_local_tenant_env_has_no_s3_settings(prod_run: ProgramRun) -> None:
+    env = unwrap(_env(prod_run, "staging-agent"))
+    assert env[protocol.ENV_KEYS] == "MASTER_KEY,REDPILL_API_KEY,OPENCLAW_CONFIG_B64"
+
+
+def test_secret_env_values_are_secret_and_the_rest_plain(prod_run: ProgramRun) -> None:
+    env = _env(prod_run, "bob-agent")
+    names = unwrap(env[protocol.ENV_KEYS]).split(",")
+    secret_names = set(unwrap(env[protocol.SECRET_ENV_KEYS]).split(","))
+    assert secret_names == {
+        "MASTER_KEY",
+        "REDPILL_API_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "OPENCLAW_CONFIG_B64",
+    }
+    for name in names:
+        assert is_secret(env[protocol.env_value_var(name)]) == (name in secret_names), name
+    assert not is_secret(env[protocol.COMPOSE])
+
+
+def test_compose_is_a_plain_input_with_the_pinned_image(prod_run: ProgramRun) -> None:
+    env = _env(prod_run, "alice-agent")
+    compose = env[protocol.COMPOSE]
+    assert not is_secret(compose)
+    digest = "36f85260e6720e7201aaeef111d24f77e50d84047cd9b645a125806fcc6713fc"
+    assert f"    image: h4x3rotab/openclaw-cvm@sha256:{digest}\n" in compose
+    mux_compose = _env(prod_run, "openclaw-mux")[protocol.COMPOSE]
+    assert "image: h4x3rotab/openclaw-mux@sha256:6ee929b1" in mux_compose
+
+
+# --------------------------------------------------------------------------- mux wiring
+
+
+def test_mux_is_deployed_before_its_tenants(prod_run: ProgramRun) -> None:
+    order = [r.name for r in prod_run.of_type(COMMAND_TYPE)]
+    assert order[0] == "openclaw-mux-deploy"
+
+
+def test_tenant_bootstrap_config_points_at_the_mux(prod_run: ProgramRun) -> None:
+    env = unwrap(_env(prod_run, "alice-agent"))
+    config = json.loads(base64.b64decode(env[protocol.env_value_var("OPENCLAW_CONFIG_B64")]))
+    mux = config["gateway"]["http"]["endpoints"]["mux"]
+    mux_app = fake_app_id("openclaw-mux")
+    assert mux["baseUrl"] == f"https://{mux_app}-18891.dstack-pha-test.phala.network"
+    assert mux["registerKey"] == derivation.mux_register_key(MUX_MASTER_KEY)
+    assert mux["inboundUrl"] == INBOUND_URL_TEMPLATE
+    assert mux["enabled"] is True
+    assert config["gateway"]["auth"]["token"] == derivation.gateway_token(
+        master_key_for("alice-agent")
+    )
+    for channel in ("telegram", "discord", "whatsapp"):
+        assert config["channels"][channel]["accounts"]["mux"]["mux"]["enabled"] is True
+
+
+def test_mux_env_carries_its_secrets(prod_run: ProgramRun) -> None:
+    env = _env(prod_run, "openclaw-mux")
+    plain = unwrap(env)
+    assert plain[protocol.ROLE] == "mux"
+    keys = derivation.derive_mux_keys(MUX_MASTER_KEY)
+    expected = {
+        "MUX_REGISTER_KEY": keys.register_key,
+        "MUX_ADMIN_TOKEN": keys.admin_token,
+        "MUX_JWT_PRIVATE_KEY": keys.jwt_private_key_pem,
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "DISCORD_BOT_TOKEN": DISCORD_TOKEN,
+    }
+    for name, value in expected.items():
+        assert plain[protocol.env_value_var(name)] == value
+        assert is_secret(env[protocol.env_value_var(name)])
+    assert plain[protocol.env_value_var("MUX_TELEGRAM_BOT_USERNAME")] == "openclaw_example_bot"
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_outputs_follow_the_documented_contract(prod_run: ProgramRun) -> None:
+    exports = prod_run.plain_exports
+    assert exports["contractVersion"] == 1
+    alice = exports["tenants"]["alice-agent"]
+    app_id = fake_app_id("alice-agent")
+    host = "dstack-pha-test.phala.network"
+    assert alice["storageMode"] == "s3"
+    assert alice["bucket"] == "openclaw-alice-agent"
+    assert alice["s3Endpoint"] == f"https://{ACCOUNT_ID}.r2.cloudflarestorage.com"
+    assert alice["s3Prefix"] == "openclaw-data"
+    assert alice["openclawId"] == derivation.openclaw_id(master_key_for("alice-agent"))
+    assert alice["gatewayUrl"] == f"https://{app_id}-18789.{host}"
+    assert alice["sshHost"] == f"{app_id}-1022.{host}"
+    assert alice["inboundUrl"] == f"https://{app_id}-18789.{host}/v1/mux/inbound"
+    assert alice["phalaDashboardUrl"].startswith("https://cloud.phala.com/dashboard/cvms/")
+    staging = exports["tenants"]["staging-agent"]
+    assert staging["storageMode"] == "local"
+    assert staging["bucket"] is None
+    assert staging["s3Endpoint"] is None
+    secrets = exports["tenantSecrets"]["alice-agent"]
+    token = derivation.gateway_token(master_key_for("alice-agent"))
+    assert secrets["gatewayToken"] == token
+    assert secrets["dashboardUrl"] == f"https://{app_id}-18789.{host}?token={token}"
+    assert secrets["s3AccessKeyId"] == "alice-agent-storage-token-id"
+    mux = exports["mux"]
+    assert mux["baseUrl"] == f"https://{fake_app_id('openclaw-mux')}-18891.{host}"
+    assert mux["healthUrl"] == mux["baseUrl"] + "/health"
+    assert exports["muxSecrets"]["adminToken"] == derivation.mux_admin_token(MUX_MASTER_KEY)
+
+
+def test_secret_outputs_are_secret_and_the_rest_are_not(prod_run: ProgramRun) -> None:
+    exports = prod_run.exports
+    assert is_secret(exports["tenantSecrets"])
+    assert is_secret(exports["muxSecrets"])
+    for name in ("tenants", "mux", "contractVersion"):
+        assert not _contains_secret(exports[name]), name
+
+
+def _contains_secret(value: Any) -> bool:
+    if is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_secret(v) for v in value)
+    return False
+
+
+# --------------------------------------------------------------------------- leaks
+
+
+def _plain_strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string leaf that is not inside a secret wrapper."""
+    if is_secret(value):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _plain_strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _plain_strings(item, f"{path}[{index}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _decoded_views(text: str) -> list[str]:
+    views = [text]
+    if re.fullmatch(r"[A-Za-z0-9+/=_-]{16,}", text):
+        with contextlib.suppress(binascii.Error, ValueError):
+            views.append(base64.b64decode(text + "=" * (-len(text) % 4)).decode("utf-8", "replace"))
+    return views
+
+
+def _secret_values(config: dict[str, Any], run: ProgramRun) -> set[str]:
+    values = {REDPILL_KEY, MUX_MASTER_KEY, TELEGRAM_TOKEN, DISCORD_TOKEN}
+    mux_keys = derivation.derive_mux_keys(MUX_MASTER_KEY)
+    values |= {mux_keys.register_key, mux_keys.admin_token}
+    values |= set(mux_keys.jwt_private_key_pem.splitlines()[1:-1])
+    for tenant in config["tenants"]:
+        key = master_key_for(tenant["name"])
+        keys = derivation.derive_tenant_keys(key)
+        values |= {key, keys.gateway_token, keys.rclone_crypt_password, keys.rclone_crypt_salt}
+    for token in run.of_type(TOKEN_TYPE):
+        value = fake_token_value(token.name)
+        values |= {value, hashlib.sha256(value.encode()).hexdigest()}
+    return values
+
+
+@pytest.mark.parametrize("variant", ["prod", "all_local", "all_s3"])
+def test_no_secret_appears_in_any_plain_input_or_output(variant: str) -> None:
+    config, secret_keys = {
+        "prod": prod_config,
+        "all_local": lambda: all_local(3),
+        "all_s3": lambda: all_s3(3),
+    }[variant]()
+    run = run_program(config, secret_keys)
+    secrets = _secret_values(config, run)
+    places = [
+        (f"{r.name}{path}", text)
+        for r in run.registrations
+        for path, text in _plain_strings(r.inputs)
+    ]
+    places += [(f"export{path}", text) for path, text in _plain_strings(run.exports)]
+    assert places, "nothing was scanned"
+    leaks = [
+        (where, secret[:6])
+        for where, text in places
+        for view in _decoded_views(text)
+        for secret in secrets
+        if secret in view
+    ]
+    assert leaks == []
+
+
+# --------------------------------------------------------------------------- variants
+
+
+def test_all_local_stack_needs_no_cloudflare_at_all() -> None:
+    config, secret_keys = all_local(3)
+    config["cloudflareAccountId"] = ""
+    run = run_program(config, secret_keys)
+    assert run.of_type(BUCKET_TYPE) == []
+    assert run.of_type(TOKEN_TYPE) == []
+    assert run.calls == []
+    assert len(run.of_type(COMMAND_TYPE)) == 3
+
+
+def test_all_s3_stack_has_a_bucket_and_token_per_tenant() -> None:
+    config, secret_keys = all_s3(4)
+    run = run_program(config, secret_keys)
+    assert len(run.of_type(BUCKET_TYPE)) == 4
+    assert len(run.of_type(TOKEN_TYPE)) == 4
+    assert all(r.protect is False for r in run.of_type(COMMAND_TYPE))
+    assert "mux" not in run.exports  # a null stack output is not exported at all
+
+
+def test_many_tenants_each_get_their_own_resources() -> None:
+    config, secret_keys = many_tenants(60)
+    run = run_program(config, secret_keys)
+    assert len(run.of_type(TENANT_TYPE)) == 60
+    assert len(run.of_type(BUCKET_TYPE)) == 48
+    assert len(run.of_type(COMMAND_TYPE)) == 61
+    openclaw_ids = {t["openclawId"] for t in run.plain_exports["tenants"].values()}
+    assert len(openclaw_ids) == 60
+
+
+def test_preview_evaluates_without_deploy_outputs() -> None:
+    config, secret_keys = prod_config()
+    run = run_program(config, secret_keys, preview=True)
+    assert len(run.of_type(COMMAND_TYPE)) == 4
+
+
+# --------------------------------------------------------------------------- bad config
+
+
+def test_bad_config_fails_the_preview_with_a_clean_message() -> None:
+    config, secret_keys = prod_config()
+    config["tenants"][0]["bukket"] = "x"
+    config["tenantSecrets"]["alice-agent"]["masterKey"] = "too-short"
+    with pytest.raises(pulumi.RunError) as info:
+        run_program(config, secret_keys, preview=True)
+    message = str(info.value)
+    assert "openclaw-phala:tenants[0].bukket (tenant alice-agent): unknown tenant field" in message
+    assert "openclaw-phala:tenantSecrets.alice-agent.masterKey: is too short" in message
+    assert "too-short" not in message
+    assert "Traceback" not in message
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_config_gives_identical_inputs_from_any_directory(tmp_path: Path) -> None:
+    config, secret_keys = prod_config()
+    first_dir, second_dir = tmp_path / "one", tmp_path / "elsewhere" / "two"
+    first_dir.mkdir()
+    second_dir.mkdir(parents=True)
+    first = run_program(config, secret_keys, cwd=first_dir)
+    second = run_program(config, secret_keys, cwd=second_dir)
+
+    def snapshot(run: ProgramRun) -> list[tuple[str, str]]:
+        return sorted(
+            (r.urn, json.dumps(r.plain_inputs, sort_keys=True)) for r in run.registrations
+        )
+
+    assert snapshot(first) == snapshot(second)
+    for _, inputs in snapshot(first):
+        assert str(tmp_path) not in inputs
+        assert "/work/" not in inputs and "/home/" not in inputs.replace("/home/root/.ssh", "")
