@@ -7,6 +7,7 @@ text is a plain resource input, so a preview diff shows exactly what changes.
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 from typing import Final
 
@@ -25,6 +26,7 @@ class ComposeTemplateError(ValueError):
     pass
 
 
+@cache  # pure in its arguments; hundreds of tenants share one image
 def render_compose(template: str, service: str, image: str) -> str:
     """Return the template's text with the service image pinned to `image`."""
     text = (COMPOSE_DIR / template).read_text(encoding="utf-8")

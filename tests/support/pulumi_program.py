@@ -235,10 +235,15 @@ def run_program(
     stack: str = "prod",
     cwd: Path | None = None,
     stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+    record: bool = True,
 ) -> ProgramRun:
-    """Evaluate __main__.py with this config (keys without the project namespace)."""
+    """Evaluate __main__.py with this config (keys without the project namespace).
+
+    With record=False the plain mock monitor is used, so timing the program does
+    not also time this harness's bookkeeping.
+    """
     mocks = FakeCloud(stack_references)
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks) if record else pulumi_mocks.MockMonitor(mocks)
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(
@@ -255,7 +260,7 @@ def run_program(
         outputs = dict(root.outputs) if root is not None else {}  # type: ignore[attr-defined]
         serialized = _sync_await(rpc.serialize_properties(outputs, {}))
     return ProgramRun(
-        registrations=monitor.registrations,
+        registrations=monitor.registrations if isinstance(monitor, RecordingMonitor) else [],
         exports=json_format.MessageToDict(serialized),
         calls=mocks.calls,
     )

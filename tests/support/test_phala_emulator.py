@@ -1,0 +1,654 @@
+"""Runs the real `phala` CLI (node_modules/.bin/phala) against the local API emulator.
+
+Each test gets its own emulator, an empty HOME (no ~/.ssh keys, no credentials) and a
+working directory without phala.toml, so nothing on the developer's machine leaks in.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.phala_emulator import (
+    API_VERSION_CURRENT,
+    API_VERSION_LEGACY,
+    PHALA_BIN,
+    STATUS_ERROR,
+    STATUS_RUNNING,
+    STATUS_STARTING,
+    AppEnvKeypair,
+    PhalaCloudEmulator,
+    compose_hash_of,
+    parse_json_from_output,
+    published_ports,
+    run_phala,
+)
+
+COMPOSE_V1 = 'services:\n  gateway:\n    image: nginx:1.27\n    ports:\n      - "18789:80"\n'
+COMPOSE_V2 = 'services:\n  gateway:\n    image: nginx:1.28\n    ports:\n      - "18789:80"\n'
+SSH_PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEmulatorTestKeyOnly test@emulator"
+CLI_TIMEOUT_SECONDS = 60
+
+# A dotenv file full of hostile values, and what the CLI's dotenv parser (a copy of
+# dotenv 16's LINE regex) turns each line into. Values are compared byte-exact.
+HOSTILE_ENV_LINES = [
+    "PLAIN=hello world",
+    "TRIMMED=   padded unquoted   ",
+    "SQ_PADDED='  keep spaces  '",
+    'DQ_PADDED="  keep spaces  "',
+    "HASH_UNQUOTED=abc#not-a-value",
+    "HASH_SINGLE_QUOTED='a # b'",
+    'HASH_DOUBLE_QUOTED="a # b"',
+    "DOLLARS=$HOME ${USER} $(id)",
+    "EQUALS=a=b==c=",
+    "BACKSLASHES=C:\\dir\\new\\t\\\\x",
+    "SQ_LITERAL='lit \\n \" \\\\'",
+    'DQ_ESCAPES="line1\\nline2\\tstays"',
+    'DQ_ESCAPED_QUOTE="say \\"hi\\""',
+    'INNER_QUOTES=it\'s "fine"',
+    "BACKTICKED=`has ' and \" inside`",
+    "UNICODE=héllo ✓ 日本語 🚀",
+    "EMPTY=",
+    'EMPTY_QUOTED=""',
+    "export EXPORTED=yes",
+    'MULTILINE_DQ="first\nsecond"',
+    "DUPLICATE=first",
+    "DUPLICATE=second",
+    "# COMMENTED=never",
+]
+HOSTILE_ENV_EXPECTED = {
+    "PLAIN": "hello world",
+    "TRIMMED": "padded unquoted",
+    "SQ_PADDED": "  keep spaces  ",
+    "DQ_PADDED": "  keep spaces  ",
+    "HASH_UNQUOTED": "abc",
+    "HASH_SINGLE_QUOTED": "a # b",
+    "HASH_DOUBLE_QUOTED": "a # b",
+    "DOLLARS": "$HOME ${USER} $(id)",
+    "EQUALS": "a=b==c=",
+    "BACKSLASHES": "C:\\dir\\new\\t\\\\x",
+    "SQ_LITERAL": 'lit \\n " \\\\',
+    "DQ_ESCAPES": "line1\nline2\\tstays",
+    "DQ_ESCAPED_QUOTE": 'say \\"hi\\"',
+    "INNER_QUOTES": 'it\'s "fine"',
+    "BACKTICKED": "has ' and \" inside",
+    "UNICODE": "héllo ✓ 日本語 🚀",
+    "EMPTY": "",
+    "EMPTY_QUOTED": "",
+    "EXPORTED": "yes",
+    "MULTILINE_DQ": "first\nsecond",
+    "DUPLICATE": "second",
+}
+# `-e KEY=VALUE` arguments are split at the first "=" and used verbatim: byte-exact.
+ARGUMENT_ENV = {
+    "ARG_EVERYTHING": "'\"`#$\\ =end ",
+    "ARG_NEWLINE": "x\ny",
+}
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def emulator() -> Iterator[PhalaCloudEmulator]:
+    with PhalaCloudEmulator(provision_seconds=0.2, update_seconds=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "compose.yml").write_text(COMPOSE_V1)
+    (project / "compose-v2.yml").write_text(COMPOSE_V2)
+    return project
+
+
+@pytest.fixture
+def cli(emulator: PhalaCloudEmulator, workdir: Path, tmp_path: Path) -> CliRunner:
+    assert PHALA_BIN.exists(), f"phala CLI missing at {PHALA_BIN}; run npm ci"
+    home = tmp_path / "home"
+    env = emulator.cli_env(home)
+    assert not (home / ".ssh").exists()
+    assert not (workdir / "phala.toml").exists()
+
+    def run(*args: str, timeout: float = CLI_TIMEOUT_SECONDS) -> subprocess.CompletedProcess[str]:
+        return run_phala(list(args), env=env, cwd=workdir, timeout=timeout)
+
+    return run
+
+
+def deploy_new(cli: CliRunner, name: str, *extra: str) -> dict[str, Any]:
+    result = cli("deploy", "-n", name, "-c", "compose.yml", "-t", "tdx.medium", *extra, "--json")
+    assert result.returncode == 0, result.stderr
+    return parse_json_from_output(result.stdout)
+
+
+def wait_for_status(
+    emulator: PhalaCloudEmulator, name: str, status: str, timeout: float = 3.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cvm = emulator.cvm_by_name(name)
+        if cvm is not None and cvm.status == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{name} did not reach {status}")
+
+
+def api_request(
+    emulator: PhalaCloudEmulator,
+    method: str,
+    path: str,
+    *,
+    version: str = API_VERSION_CURRENT,
+    api_key: str | None = None,
+    body: Any = None,
+) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
+        emulator.api_prefix + path, data=data, method=method
+    )
+    request.add_header("Content-Type", "application/json")
+    request.add_header("X-Phala-Version", version)
+    request.add_header("X-API-Key", emulator.api_key if api_key is None else api_key)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+# ----- CLI end to end ----------------------------------------------------------------------
+
+
+def test_create_decrypts_exactly_the_env_values_written(
+    emulator: PhalaCloudEmulator, cli: CliRunner, workdir: Path
+) -> None:
+    (workdir / "env.file").write_text("\n".join(HOSTILE_ENV_LINES) + "\n", encoding="utf-8")
+    argument_flags = [flag for kv in ARGUMENT_ENV.items() for flag in ("-e", "=".join(kv))]
+
+    result = cli(
+        "deploy",
+        *("-n", "hostile-env", "-c", "compose.yml", "-e", "env.file", *argument_flags),
+        *("-t", "tdx.medium", "--no-dev-os", "--json"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Provisioning CVM hostile-env...\n{")
+    assert result.stderr == ""
+    output = parse_json_from_output(result.stdout)
+    cvm = emulator.cvm_by_name("hostile-env")
+    assert cvm is not None
+    assert output == {
+        "success": True,
+        "vm_uuid": cvm.vm_uuid,
+        "name": "hostile-env",
+        "app_id": cvm.app_id,
+        "dashboard_url": f"https://cloud.phala.com/dashboard/cvms/{cvm.vm_uuid}",
+    }
+    expected = {**HOSTILE_ENV_EXPECTED, **ARGUMENT_ENV}
+    decrypted = emulator.decrypted_env(cvm)
+    assert decrypted == expected
+    assert list(decrypted) == list(expected)  # file order, then -e order
+    assert cvm.allowed_envs == list(expected)
+    assert cvm.instance_type == "tdx.medium"
+    assert (cvm.vcpu, cvm.memory_mb) == (2, 4096)
+    assert cvm.prefer_dev is False
+    assert cvm.status == STATUS_STARTING
+
+    provision, commit = emulator.request_log
+    assert (provision.method, provision.path) == ("POST", "/cvms/provision")
+    assert (commit.method, commit.path) == ("POST", "/cvms")
+    assert {provision.api_version, commit.api_version} == {API_VERSION_LEGACY}
+    assert provision.body["prefer_dev"] is False
+    assert commit.body["compose_hash"] == cvm.compose_hash
+    assert commit.body["encrypted_env"] == cvm.encrypted_env  # logged as sent, still hex
+    assert emulator.api_key not in repr(emulator.request_log)
+
+    wait_for_status(emulator, "hostile-env", STATUS_RUNNING)
+
+
+def test_dev_os_with_ssh_pubkey_sends_prefer_dev_and_authorized_keys(
+    emulator: PhalaCloudEmulator, cli: CliRunner, workdir: Path
+) -> None:
+    (workdir / "key.pub").write_text(SSH_PUBKEY + "\n")
+
+    deploy_new(cli, "dev-image", "-e", "TOKEN=abc", "--dev-os", "--ssh-pubkey", "key.pub")
+
+    provision = emulator.requests("POST", r"^/cvms/provision$")[0]
+    assert provision.body["prefer_dev"] is True
+    assert provision.body["compose_file"]["allowed_envs"] == ["TOKEN", "DSTACK_AUTHORIZED_KEYS"]
+    cvm = emulator.cvm_by_name("dev-image")
+    assert cvm is not None and cvm.prefer_dev is True
+    # The CLI trims the key file; the key rides along as an ordinary encrypted env var.
+    assert emulator.decrypted_env(cvm) == {"TOKEN": "abc", "DSTACK_AUTHORIZED_KEYS": SSH_PUBKEY}
+
+
+def test_dev_os_without_any_key_fails_before_any_request(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    result = cli("deploy", "-n", "dev-no-key", "-c", "compose.yml", "--dev-os", "--json")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "SSH public key is required for dev images" in json.loads(result.stderr)["error"]
+    assert emulator.count() == 0
+
+
+def test_cvms_get_and_list_json_parse(emulator: PhalaCloudEmulator, cli: CliRunner) -> None:
+    created = deploy_new(cli, "listed-app", "-e", "A=1", "--no-dev-os")
+    wait_for_status(emulator, "listed-app", STATUS_RUNNING)
+
+    got = cli("cvms", "get", created["vm_uuid"], "--json")
+    listed = cli("cvms", "list", "--json")
+
+    assert got.returncode == 0, got.stderr
+    detail = json.loads(got.stdout)  # stdout is pure JSON: no spinner, no banner
+    assert detail["success"] is True
+    assert detail["status"] == STATUS_RUNNING
+    assert detail["app_id"] == created["app_id"]
+    assert detail["gateway"]["base_domain"] == emulator.gateway_base_domain
+    assert detail["endpoints"] == [
+        {
+            "app": f"https://{created['app_id']}-18789.{emulator.gateway_base_domain}",
+            "instance": f"https://{detail['instance_id']}-18789.{emulator.gateway_base_domain}",
+        }
+    ]
+    assert detail["compose_hash"] == emulator.cvm_by_name("listed-app").compose_hash
+    assert detail["kms_info"]["encrypted_env_pubkey"]
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == {
+        "success": True,
+        "page": 1,
+        "pageSize": 50,
+        "total": 1,
+        "totalPages": 1,
+        "items": [
+            {
+                "appId": created["app_id"],
+                "cvmName": "listed-app",
+                "status": STATUS_RUNNING,
+                "uptime": json.loads(listed.stdout)["items"][0]["uptime"],
+            }
+        ],
+    }
+    dashless_uuid = created["vm_uuid"].replace("-", "")
+    assert emulator.count("GET", f"^/cvms/{dashless_uuid}$") == 1
+    assert emulator.count("GET", r"^/apps$") == 1
+    assert emulator.requests("POST", r"^/status/batch$")[0].body == {
+        "vm_uuids": [created["vm_uuid"]]
+    }
+
+
+def test_update_with_wait_reaches_running_and_replaces_env(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    created = deploy_new(cli, "update-me", "-e", "KEEP=old", "-e", "DROP=x", "--no-dev-os")
+    wait_for_status(emulator, "update-me", STATUS_RUNNING)
+    before = emulator.cvm_by_name("update-me")
+    emulator.clear_log()
+    # Long enough that the CLI's first poll (right after PATCH) surely sees "updating";
+    # free, because the CLI polls only every 2 s anyway.
+    emulator.update_seconds = 1.0
+    cvm_id = f"app_{created['app_id']}"
+
+    result = cli("deploy", "--cvm-id", cvm_id, "-c", "compose-v2.yml", "-e", "KEEP=new", "--wait")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "CVM updated successfully!\n"
+    assert f"Updating CVM {cvm_id}..." in result.stderr
+    assert "status=updating, in_progress=undefined" in result.stderr
+    assert "status=running, in_progress=undefined" in result.stderr
+    after = emulator.cvm_by_name("update-me")
+    assert after.status == STATUS_RUNNING
+    assert emulator.decrypted_env(after) == {"KEEP": "new"}  # env is replaced, not merged
+    assert after.docker_compose_file == COMPOSE_V2
+    assert after.compose_hash != before.compose_hash
+    assert [revision.source for revision in after.revisions] == ["create", "update"]
+    assert after.revisions[0].env == {"KEEP": "old", "DROP": "x"}
+    methods_paths_versions = [(r.method, r.path, r.api_version) for r in emulator.request_log]
+    assert methods_paths_versions[:2] == [
+        ("GET", f"/cvms/{cvm_id}", API_VERSION_LEGACY),
+        ("PATCH", f"/cvms/{cvm_id}", API_VERSION_LEGACY),
+    ]
+    polls = methods_paths_versions[2:]
+    assert len(polls) >= 2
+    assert set(polls) == {("GET", f"/cvms/{cvm_id}", API_VERSION_CURRENT)}
+    assert set(emulator.requests("PATCH")[0].body) == {
+        "docker_compose_file",
+        "allowed_envs",
+        "encrypted_env",
+    }
+
+
+def test_update_json_output_and_no_env_keeps_env(
+    emulator: PhalaCloudEmulator, cli: CliRunner, workdir: Path
+) -> None:
+    (workdir / "key.pub").write_text(SSH_PUBKEY)
+    deploy_new(cli, "json-update", "-e", "A=1", "--ssh-pubkey", "key.pub")
+    assert "DSTACK_AUTHORIZED_KEYS" in emulator.decrypted_env("json-update")
+
+    without_env = cli("deploy", "--cvm-id", "json-update", "-c", "compose-v2.yml", "--json")
+    kept = emulator.decrypted_env("json-update")
+    with_env = cli(
+        "deploy",
+        *("--cvm-id", "json-update", "-c", "compose-v2.yml", "-e", "A=2"),
+        *("--ssh-pubkey", "key.pub", "--dev-os", "--json"),
+    )
+
+    assert without_env.returncode == 0, without_env.stderr
+    app_id = emulator.cvm_by_name("json-update").app_id
+    assert json.loads(without_env.stdout) == {
+        "success": True,
+        "vm_uuid": "json-update",  # echoes the id given, not the real UUID
+        "name": "json-update",
+        "app_id": app_id,
+        "dashboard_url": "https://cloud.phala.com/dashboard/cvms/json-update",
+    }
+    assert kept == {"A": "1", "DSTACK_AUTHORIZED_KEYS": SSH_PUBKEY}
+    assert with_env.returncode == 0, with_env.stderr
+    # Update mode ignores --ssh-pubkey/--dev-os: the authorized key silently disappears.
+    assert emulator.decrypted_env("json-update") == {"A": "2"}
+
+
+def test_delete_with_force_then_delete_again_is_404(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    deploy_new(cli, "delete-me", "--no-dev-os")
+
+    deleted = cli("cvms", "delete", "delete-me", "--force", "--json")
+    again = cli("cvms", "delete", "delete-me", "--force")
+
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout) == {"success": True, "deleted": True, "cvm": "delete-me"}
+    assert emulator.cvms() == []
+    assert [(r.method, r.status) for r in emulator.requests(path_regex=r"^/cvms/delete-me$")] == [
+        ("GET", 200),
+        ("DELETE", 204),
+        ("GET", 404),
+    ]
+    assert again.returncode == 1
+    assert again.stderr == "✗ CVM not found: delete-me\n"
+
+
+def test_wrong_api_key_fails_with_exit_1(emulator: PhalaCloudEmulator, workdir: Path) -> None:
+    env = {**emulator.cli_env(workdir.parent / "home"), "PHALA_CLOUD_API_KEY": "phak_wrong"}
+
+    result = run_phala(
+        ["deploy", "-n", "wrong-key", "-c", "compose.yml", "--json"], env=env, cwd=workdir
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == "Provisioning CVM wrong-key...\n"
+    assert json.loads(result.stderr) == {"success": False, "error": "Invalid API key"}
+    assert emulator.requests()[0].status == 401
+    assert "phak_wrong" not in repr(emulator.request_log)
+
+
+def test_injected_500_makes_cli_exit_1_with_detail(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    emulator.inject_error("POST", r"^/cvms/provision$", status=500, detail="Teepod out of RAM")
+
+    failed = cli("deploy", "-n", "server-error", "-c", "compose.yml", "--no-dev-os")
+    retried = cli("deploy", "-n", "server-error", "-c", "compose.yml", "--no-dev-os")
+
+    assert failed.returncode == 1
+    assert "Teepod out of RAM" in failed.stderr
+    assert failed.stderr.startswith("✗ Error in provisioning CVM: \nError: Teepod out of RAM\n")
+    assert emulator.count("POST", r"^/cvms$") == 1  # only the second, successful deploy
+    assert retried.returncode == 0, retried.stderr  # the fault fired exactly once
+
+
+def test_injected_get_error_is_retried_once_by_the_cli(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    deploy_new(cli, "flaky-get", "--no-dev-os")
+    emulator.inject_error("GET", r"^/cvms/flaky-get$", status=502, detail="bad gateway")
+
+    recovered = cli("cvms", "get", "flaky-get", "--json")
+    emulator.inject_error("GET", r"^/cvms/flaky-get$", status=503, detail="down", times=2)
+    failed = cli("cvms", "get", "flaky-get", "--json")
+
+    assert recovered.returncode == 0, recovered.stderr
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout) == {"success": False, "error": "down"}
+    statuses = [r.status for r in emulator.requests("GET", r"^/cvms/flaky-get$")]
+    assert statuses == [502, 200, 503, 503]
+
+
+def test_stuck_cvm_never_reaches_running(emulator: PhalaCloudEmulator, cli: CliRunner) -> None:
+    emulator.make_stuck("stuck-app")
+    deploy_new(cli, "stuck-app", "--no-dev-os")
+    time.sleep(emulator.provision_seconds * 3)
+    assert emulator.cvm_by_name("stuck-app").status == STATUS_STARTING
+
+    with pytest.raises(subprocess.TimeoutExpired):
+        cli("deploy", "--cvm-id", "stuck-app", "-c", "compose-v2.yml", "--wait", timeout=4.5)
+
+    # The update was accepted, and the CVM now hangs in the update instead of starting.
+    assert emulator.cvm_by_name("stuck-app").status == emulator.updating_status
+    assert emulator.count("GET", r"^/cvms/stuck-app$") >= 3  # the info GET plus >= 2 polls
+
+
+def test_failing_cvm_reports_error_status(emulator: PhalaCloudEmulator, cli: CliRunner) -> None:
+    emulator.make_failing("doomed-app", boot_error="kernel panic")
+    deploy_new(cli, "doomed-app", "--no-dev-os")
+    wait_for_status(emulator, "doomed-app", STATUS_ERROR)
+
+    result = cli("cvms", "get", "doomed-app", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == STATUS_ERROR
+    status, batch = api_request(
+        emulator, "POST", "/status/batch", body={"vm_uuids": [result_uuid(emulator, "doomed-app")]}
+    )
+    assert status == 200
+    assert next(iter(batch.values()))["boot_error"] == "kernel panic"
+
+
+def result_uuid(emulator: PhalaCloudEmulator, name: str) -> str:
+    cvm = emulator.cvm_by_name(name)
+    assert cvm is not None
+    return cvm.vm_uuid
+
+
+def test_deleted_behind_our_back_and_external_compose_change(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    deploy_new(cli, "drifting-app", "-e", "A=1", "--no-dev-os")
+    deploy_new(cli, "vanishing-app", "--no-dev-os")
+    original_hash = emulator.cvm_by_name("drifting-app").compose_hash
+
+    new_hash = emulator.change_compose_externally("drifting-app", COMPOSE_V2)
+    emulator.delete_behind_back("vanishing-app")
+    drifted = cli("cvms", "get", "drifting-app", "--json")
+    vanished = cli("cvms", "get", "vanishing-app", "--json")
+
+    assert new_hash != original_hash
+    detail = json.loads(drifted.stdout)
+    assert detail["compose_hash"] == new_hash
+    assert detail["compose_file"]["docker_compose_file"] == COMPOSE_V2
+    cvm = emulator.cvm_by_name("drifting-app")
+    assert [revision.source for revision in cvm.revisions] == ["create", "external"]
+    assert emulator.decrypted_env(cvm) == {"A": "1"}
+    assert vanished.returncode == 1
+    assert json.loads(vanished.stdout) == {
+        "success": False,
+        "error": "CVM not found: vanishing-app",
+    }
+
+
+def test_status_command_reads_auth_me(emulator: PhalaCloudEmulator, cli: CliRunner) -> None:
+    result = cli("status", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "success": True,
+        "apiUrl": emulator.api_prefix,
+        "apiVersion": API_VERSION_CURRENT,
+        "username": emulator.cloud_username,
+        "team_name": emulator.workspace_name,
+        "profile": "default",
+    }
+
+
+# ----- HTTP level (fast, no node) ----------------------------------------------------------
+
+
+def test_every_id_form_resolves_and_unknown_is_404(emulator: PhalaCloudEmulator) -> None:
+    cvm = create_via_http(emulator, "id-forms", {"A": "1"})
+
+    forms = [
+        str(cvm.numeric_id),
+        cvm.vm_uuid,
+        cvm.vm_uuid.replace("-", ""),
+        f"app_{cvm.app_id}",
+        cvm.app_id,
+        f"app_{cvm.instance_id}",
+        f"instance_{cvm.instance_id}",
+        cvm.instance_id,
+        "id-forms",
+    ]
+    for form in forms:
+        status, body = api_request(emulator, "GET", f"/cvms/{form}")
+        assert (status, body["app_id"]) == (200, cvm.app_id), form
+    status, body = api_request(emulator, "GET", "/cvms/no-such-cvm")
+    assert (status, body) == (404, {"detail": "CVM not found: no-such-cvm"})
+    with pytest.raises(LookupError):
+        emulator.decrypted_env("no-such-cvm")
+
+
+def test_auth_is_checked_and_never_logged(emulator: PhalaCloudEmulator) -> None:
+    missing_status, missing = api_request(emulator, "GET", "/auth/me", api_key="")
+    wrong_status, wrong = api_request(emulator, "GET", "/auth/me", api_key="nope")
+    ok_status, legacy = api_request(emulator, "GET", "/auth/me", version=API_VERSION_LEGACY)
+
+    assert (missing_status, wrong_status, ok_status) == (401, 401, 200)
+    assert "detail" in missing and wrong == {"detail": "Invalid API key"}
+    assert legacy["username"] == emulator.cloud_username
+    assert emulator.api_key not in repr(emulator.request_log)
+    assert emulator.count("GET", r"^/auth/me$") == 3
+    emulator.clear_log()
+    assert emulator.count() == 0
+
+
+def test_legacy_and_current_shapes(emulator: PhalaCloudEmulator) -> None:
+    emulator.provision_seconds = 30  # keep it "starting" while we look
+    cvm = create_via_http(emulator, "shapes-app", {})
+
+    _, legacy = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}", version=API_VERSION_LEGACY)
+    _, current = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}")
+    _, legacy_apps = api_request(emulator, "GET", "/apps?page=1&page_size=50", version="2025-10-28")
+
+    assert legacy["id"] == cvm.numeric_id and legacy["in_progress"] is True
+    assert legacy["encrypted_env_pubkey"] == cvm.env_pubkey_hex
+    assert legacy["kms_info"]["chain_id"] is None
+    assert legacy["gateway_domain"] == emulator.gateway_base_domain
+    assert current["id"] == str(cvm.numeric_id)
+    assert current["progress"]["target"] == STATUS_RUNNING
+    assert current["kms_info"]["encrypted_env_pubkey"] == cvm.env_pubkey_hex
+    assert legacy_apps["dstack_apps"][0]["current_cvm"]["teepod_name"]
+
+
+def test_delay_fault_slows_the_matching_call(emulator: PhalaCloudEmulator) -> None:
+    emulator.inject_delay("GET", r"^/auth/me$", 0.4)
+
+    started = time.monotonic()
+    api_request(emulator, "GET", "/auth/me")
+    slow = time.monotonic() - started
+    started = time.monotonic()
+    api_request(emulator, "GET", "/auth/me")
+    fast = time.monotonic() - started
+
+    assert slow >= 0.4 > fast
+
+
+def test_reset_faults_and_binding(emulator: PhalaCloudEmulator) -> None:
+    emulator.inject_error(None, r".*", status=418, detail="teapot", times=None)
+    assert api_request(emulator, "GET", "/auth/me")[0] == 418
+    emulator.reset_faults()
+
+    assert api_request(emulator, "GET", "/auth/me")[0] == 200
+    assert emulator.api_prefix.startswith("http://127.0.0.1:")
+    assert emulator.api_prefix.endswith("/api/v1")
+
+
+def test_compose_hash_is_deterministic_and_ports_parse() -> None:
+    compose = {"name": "x", "allowed_envs": ["B", "A"], "docker_compose_file": "a: b\n"}
+    reordered = dict(reversed(list(compose.items())))
+
+    assert compose_hash_of(compose) == compose_hash_of(reordered)
+    assert compose_hash_of(compose) != compose_hash_of({**compose, "allowed_envs": ["A", "B"]})
+    assert published_ports(COMPOSE_V1) == [18789]
+
+
+def test_env_decryption_rejects_garbage() -> None:
+    keypair = AppEnvKeypair.generate()
+    with pytest.raises(ValueError, match="encrypted_env"):
+        keypair.decrypt_env("00" * 80)
+
+
+def create_via_http(emulator: PhalaCloudEmulator, name: str, env: dict[str, str]) -> Any:
+    """Provision + commit over HTTP, encrypting env the way the CLI does."""
+    status, provision = api_request(
+        emulator,
+        "POST",
+        "/cvms/provision",
+        version=API_VERSION_LEGACY,
+        body={
+            "name": name,
+            "instance_type": "tdx.small",
+            "kms": "PHALA",
+            "listed": False,
+            "compose_file": {
+                "name": "",
+                "docker_compose_file": COMPOSE_V1,
+                "allowed_envs": list(env),
+                "public_logs": True,
+                "public_sysinfo": True,
+            },
+        },
+    )
+    assert status == 200, provision
+    commit_body: dict[str, Any] = {
+        "app_id": provision["app_id"],
+        "compose_hash": provision["compose_hash"],
+    }
+    if env:
+        commit_body["encrypted_env"] = encrypt_env_like_cli(
+            env, provision["app_env_encrypt_pubkey"]
+        )
+    status, committed = api_request(
+        emulator, "POST", "/cvms", version=API_VERSION_LEGACY, body=commit_body
+    )
+    assert status == 200, committed
+    cvm = emulator.cvm_by_name(name)
+    assert cvm is not None and emulator.decrypted_env(cvm) == env
+    return cvm
+
+
+def encrypt_env_like_cli(env: dict[str, str], public_key_hex: str) -> str:
+    import os
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (
+        X25519PrivateKey,
+        X25519PublicKey,
+    )
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    ephemeral = X25519PrivateKey.generate()
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)))
+    iv = os.urandom(12)
+    plaintext = json.dumps({"env": [{"key": k, "value": v} for k, v in env.items()]}).encode()
+    sealed = AESGCM(shared).encrypt(iv, plaintext, None)
+    return (ephemeral.public_key().public_bytes_raw() + iv + sealed).hex()
