@@ -15,7 +15,7 @@ import pstats
 import statistics
 import time
 
-from tests.support.pulumi_program import run_program
+from plan.evaluate import run_program
 from tests.support.stack_configs import many_tenants
 
 SIZES = (1, 10, 100, 500)

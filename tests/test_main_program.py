@@ -18,7 +18,7 @@ import pytest
 from components import derivation
 from components.openclaw_config import INBOUND_URL_TEMPLATE
 from driver import protocol
-from tests.support.pulumi_program import (
+from plan.evaluate import (
     BUCKET_TYPE,
     BUCKET_WRITE_GROUP_ID,
     COMMAND_TYPE,

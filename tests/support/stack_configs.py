@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tests.support.pulumi_program import stack_file_config
+from plan.evaluate import stack_file_config
 
 IMAGE = "h4x3rotab/openclaw-cvm@sha256:" + "a" * 64
 MUX_IMAGE = "h4x3rotab/openclaw-mux@sha256:" + "b" * 64

@@ -1,8 +1,10 @@
 """Run the real __main__.py under Pulumi's mock runtime and record everything it did.
 
-The mock monitor receives resource inputs the way the engine would, with secret
-values still wrapped, so tests can check both what was registered and whether
-each value was marked secret on its way there.
+Used by the offline plan, the test suite and the scaling benchmark. The mock
+monitor receives resource inputs the way the engine would, with secret values
+still wrapped, so callers can check both what was registered and whether each
+value was marked secret on its way there. Provider outputs are faked
+deterministically per resource name (FakeCloud): no cloud is contacted.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pulumi.runtime.sync_await import _sync_await
 from components import r2
 from driver import protocol
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "openclaw-phala"
 MAIN = REPO_ROOT / "__main__.py"
 BUCKET_WRITE_GROUP_ID = "2efd5506f9c8494dacb1fa10a3e7d5b6"
@@ -36,7 +38,7 @@ FAKE_BASE_DOMAIN = "dstack-pha-test.phala.network"
 
 COMMAND_TYPE = "command:local:Command"
 BUCKET_TYPE = "cloudflare:index/r2Bucket:R2Bucket"
-TOKEN_TYPE = "cloudflare:index/accountToken:AccountToken"
+TOKEN_TYPE = "cloudflare:index/accountToken:AccountToken"  # noqa: S105 - a type token
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 
 
