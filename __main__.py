@@ -1,6 +1,7 @@
 """openclaw-phala: OpenClaw gateways in Phala Cloud CVMs, with their state
 encrypted into Cloudflare R2 and a shared mux-server fronting the chat bots."""
 
+from components.mux_reference import mux_endpoint_from_stack
 from components.mux_server import MuxServer, MuxServerArgs
 from components.openclaw_tenant import OpenClawTenant, OpenClawTenantArgs
 from components.stack_config import load_settings
@@ -16,15 +17,22 @@ bucket_write_permission = (
     else None
 )
 
-# The shared mux, deployed before the tenants that register with it.
+# The shared mux: deployed here, before the tenants that register with it, or
+# taken from another stack's outputs.
 mux = (
     MuxServer(
         settings.mux.name,
-        MuxServerArgs(settings=settings.mux, image=settings.images.mux, phala=settings.phala),
+        MuxServerArgs(settings=settings.mux, image=settings.images.mux or "", phala=settings.phala),
     )
-    if settings.mux and settings.images.mux
+    if settings.mux
     else None
 )
+if mux is not None:
+    mux_endpoint = mux.endpoint
+elif settings.mux_stack is not None:
+    mux_endpoint = mux_endpoint_from_stack(settings.mux_stack)
+else:
+    mux_endpoint = None
 
 tenants = [
     OpenClawTenant(
@@ -35,7 +43,7 @@ tenants = [
             phala=settings.phala,
             cloudflare_account_id=settings.cloudflare.account_id,
             bucket_write_permission_group_id=bucket_write_permission,
-            mux=mux.endpoint if mux else None,
+            mux=mux_endpoint,
         ),
     )
     for tenant in settings.tenants

@@ -9,6 +9,7 @@ deterministically per resource name (FakeCloud): no cloud is contacted.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -176,6 +177,26 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def ReadResource(self, request: Any) -> Any:
+        """Reads, such as a StackReference, are recorded like registrations."""
+        response = super().ReadResource(request)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent,
+                inputs=json_format.MessageToDict(request.properties),
+                protect=False,
+                delete_before_replace=False,
+                retain_on_delete=False,
+                additional_secret_outputs=list(request.additionalSecretOutputs),
+                replace_on_changes=[],
+                dependencies=list(request.dependencies),
+            )
+        )
+        return response
+
 
 @dataclass
 class ProgramRun:
@@ -219,6 +240,15 @@ def _engine_value(value: Any) -> str:
     return str(value)
 
 
+def _cancel_leftover_tasks() -> None:
+    loop = asyncio.get_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 @contextmanager
 def _working_directory(path: Path) -> Iterator[None]:
     before = Path.cwd()
@@ -253,11 +283,20 @@ def run_program(
         [f"{PROJECT}:{key}" for key in secret_keys],
     )
 
+    # The runtime keeps its RPC bookkeeping across set_mocks calls; start clean, as
+    # pulumi.runtime.test does, so an earlier failed run cannot fail this one.
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
+
     def evaluate() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
     with _working_directory(cwd or REPO_ROOT):
-        _sync_await(pulumi.runtime.stack.run_pulumi_func(evaluate))
+        try:
+            _sync_await(pulumi.runtime.stack.run_pulumi_func(evaluate))
+        except BaseException:
+            _cancel_leftover_tasks()  # a failed run must not leak into the next one
+            raise
         root = runtime_settings.get_root_resource()
         outputs = dict(root.outputs) if root is not None else {}  # type: ignore[attr-defined]
         serialized = _sync_await(rpc.serialize_properties(outputs, {}))
