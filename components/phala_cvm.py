@@ -36,8 +36,20 @@ class PhalaCvmArgs:
     health_check: HealthCheck | None = None
 
 
+# What `phala deploy --cvm-id` cannot change in place, so a change means a new CVM.
+REPLACEMENT_TRIGGER_NAMES: tuple[str, ...] = (
+    "name",
+    "instanceType",
+    "diskSizeGb",
+    "region",
+    "kms",
+    "osImage",
+    "devOs",
+)
+
+
 def replacement_triggers(args: PhalaCvmArgs) -> list[Any]:
-    """What `phala deploy --cvm-id` cannot change in place, so a change means a new CVM."""
+    """Values in REPLACEMENT_TRIGGER_NAMES order."""
     phala = args.phala
     return [
         args.cvm_name,

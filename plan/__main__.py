@@ -1,0 +1,118 @@
+"""Offline plan for reviewers: no cloud credentials, no Pulumi CLI.
+
+    python -m plan show [--stack prod] [--json]
+    python -m plan diff BASE_REF HEAD_REF [--stack prod]
+
+`show` evaluates the program under Pulumi's mock runtime, in preview mode, with
+placeholders for every secret, and prints each resource's desired state. `diff`
+runs `show --json` on a clean export of each git ref (each with its own code) and
+prints what changes per tenant, flagging CVM replacements and local-volume data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.settings import SettingsError
+from plan.describe import describe, render_plan
+from plan.diff import diff_plans, render_diff
+from plan.evaluate import REPO_ROOT, run_program
+from plan.placeholders import offline_config, placeholder_mux_stack
+
+
+class PlanError(Exception):
+    pass
+
+
+def plan_blocks(stack: str) -> list[dict[str, Any]]:
+    if not (REPO_ROOT / f"Pulumi.{stack}.yaml").exists():
+        raise PlanError(f"no stack file Pulumi.{stack}.yaml")
+    config, secret_keys = offline_config(stack)
+    references = (
+        {config["muxStack"]: placeholder_mux_stack(config["muxStack"])}
+        if config.get("muxStack")
+        else None
+    )
+    try:
+        run = run_program(
+            config, secret_keys, preview=True, stack=stack, stack_references=references
+        )
+    except (pulumi.RunError, SettingsError) as error:
+        raise PlanError(f"stack {stack}: {error}") from None
+    return describe(run)
+
+
+def export_ref(ref: str, destination: Path) -> None:
+    """The tree of a git ref, without the working copy's local changes."""
+    archive = destination / "tree.tar"
+    try:
+        subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", "-o", str(archive), ref],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except subprocess.CalledProcessError as error:
+        raise PlanError(f"cannot read git ref {ref!r}: {error.stderr.strip()}") from None
+    tree = destination / "tree"
+    with tarfile.open(archive) as tar:
+        tar.extractall(tree, filter="data")
+    if not (tree / "plan" / "__main__.py").exists():
+        raise PlanError(f"git ref {ref!r} predates the offline plan (it has no plan/ package)")
+
+
+def plan_at_ref(ref: str, stack: str) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="openclaw-plan-") as scratch:
+        export_ref(ref, Path(scratch))
+        result = subprocess.run(
+            [sys.executable, "-m", "plan", "show", "--stack", stack, "--json"],
+            cwd=Path(scratch) / "tree",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise PlanError(f"planning {ref!r} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m plan", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser("show", help="print the desired state of a stack")
+    show.add_argument("--stack", default="prod")
+    show.add_argument("--json", action="store_true", help="machine-readable blocks")
+    diff = commands.add_parser("diff", help="compare the plans of two git refs")
+    diff.add_argument("base")
+    diff.add_argument("head")
+    diff.add_argument("--stack", default="prod")
+    options = parser.parse_args(argv)
+    try:
+        if options.command == "show":
+            blocks = plan_blocks(options.stack)
+            if options.json:
+                print(json.dumps(blocks, indent=1, sort_keys=True))
+            else:
+                print(render_plan(blocks, options.stack))
+        else:
+            base = plan_at_ref(options.base, options.stack)
+            head = plan_at_ref(options.head, options.stack)
+            changes = diff_plans(base, head)
+            print(render_diff(changes, options.stack, options.base, options.head))
+    except PlanError as error:
+        print(f"plan: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The desired state of a stack as reviewable blocks, one per resource.
+
+Blocks are plain, JSON-serialisable and deterministic: no fake ids, no secret
+values (env vars are listed by name only), sorted by kind and name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from components import r2
+from components.phala_cvm import REPLACEMENT_TRIGGER_NAMES
+from driver import protocol
+from plan.evaluate import (
+    BUCKET_TYPE,
+    BUCKET_WRITE_GROUP_ID,
+    COMMAND_TYPE,
+    STACK_REFERENCE_TYPE,
+    TOKEN_TYPE,
+    ProgramRun,
+    Registration,
+)
+
+TENANT_COMPONENT = "openclaw-phala:index:OpenClawTenant"
+MUX_COMPONENT = "openclaw-phala:index:MuxServer"
+# The offline cloud answers the permission-group lookup with a fixed id; show its name.
+PERMISSION_GROUP_NAMES = {BUCKET_WRITE_GROUP_ID: r2.BUCKET_ITEM_WRITE_PERMISSION}
+_IMAGE_LINE = re.compile(r"^\s+image:\s*(\S+)\s*$", re.MULTILINE)
+KIND_ORDER = {"stack-reference": 0, "cvm": 1, "bucket": 2, "token": 3}
+
+
+def _owner(run: ProgramRun, registration: Registration) -> tuple[str, str]:
+    """(role, name) of the tenant or mux component a resource belongs to."""
+    urn = registration.parent
+    while urn:
+        parent = run.by_urn(urn)
+        if parent.type == TENANT_COMPONENT:
+            return "tenant", parent.name
+        if parent.type == MUX_COMPONENT:
+            return "mux", parent.name
+        urn = parent.parent
+    return "stack", ""
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name]
+
+
+def describe_cvm(run: ProgramRun, command: Registration) -> dict[str, Any]:
+    inputs = command.plain_inputs
+    env = inputs["environment"]
+    env_names = _names(env[protocol.ENV_KEYS])
+    secret_names = set(_names(env[protocol.SECRET_ENV_KEYS]))
+    compose = env[protocol.COMPOSE]
+    image = _IMAGE_LINE.search(compose)
+    role, owner = _owner(run, command)
+    if role == "mux":
+        storage = "local volumes (mux pairing DB, WhatsApp auth)"
+    else:
+        storage = "s3" if "S3_BUCKET" in env_names else "local"
+    return {
+        "kind": "cvm",
+        "key": f"cvm/{env[protocol.CVM_NAME]}",
+        "owner": f"{role}/{owner}",
+        "role": env[protocol.ROLE],
+        "name": env[protocol.CVM_NAME],
+        "instanceType": env[protocol.INSTANCE_TYPE],
+        "diskSizeGb": int(env[protocol.DISK_SIZE_GB]),
+        "region": env[protocol.REGION] or "(Phala chooses)",
+        "osImage": env[protocol.OS_IMAGE] or "(Phala default)",
+        "kms": env[protocol.KMS],
+        "devOs": env[protocol.DEV_OS] == "true",
+        "sshPublicKey": env[protocol.SSH_PUBLIC_KEY] or None,
+        "adoptCvmId": env[protocol.EXISTING_CVM_ID] or None,
+        "image": image.group(1) if image else None,
+        "storage": storage,
+        "protectedFromReplacement": command.protect,
+        "replacedWhenChanged": list(REPLACEMENT_TRIGGER_NAMES),
+        "healthCheck": env.get(protocol.HEALTH_URL_TEMPLATE) or None,
+        "env": [f"{name} (secret)" if name in secret_names else name for name in env_names],
+        "compose": compose,
+    }
+
+
+def describe_bucket(run: ProgramRun, bucket: Registration) -> dict[str, Any]:
+    inputs = bucket.plain_inputs
+    return {
+        "kind": "bucket",
+        "key": f"bucket/{inputs['name']}",
+        "owner": "/".join(_owner(run, bucket)),
+        "name": inputs["name"],
+        "accountId": inputs["accountId"],
+        "jurisdiction": inputs.get("jurisdiction", "default"),
+        "keptWhenRemoved": bucket.retain_on_delete,
+    }
+
+
+def describe_token(run: ProgramRun, token: Registration) -> dict[str, Any]:
+    inputs = token.plain_inputs
+    return {
+        "kind": "token",
+        "key": f"token/{inputs['name']}",
+        "owner": "/".join(_owner(run, token)),
+        "name": inputs["name"],
+        "policies": [
+            {
+                "effect": policy["effect"],
+                "permissions": sorted(
+                    PERMISSION_GROUP_NAMES.get(group["id"], group["id"])
+                    for group in policy["permissionGroups"]
+                ),
+                "resources": json.loads(policy["resources"]),
+            }
+            for policy in inputs["policies"]
+        ],
+    }
+
+
+def describe(run: ProgramRun) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for registration in run.registrations:
+        if registration.type == COMMAND_TYPE:
+            blocks.append(describe_cvm(run, registration))
+        elif registration.type == BUCKET_TYPE:
+            blocks.append(describe_bucket(run, registration))
+        elif registration.type == TOKEN_TYPE:
+            blocks.append(describe_token(run, registration))
+        elif registration.type == STACK_REFERENCE_TYPE:
+            name = registration.plain_inputs["name"]
+            blocks.append({"kind": "stack-reference", "key": f"stack/{name}", "stack": name})
+    return sorted(blocks, key=lambda block: (KIND_ORDER[block["kind"]], block["key"]))
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def render_block(block: dict[str, Any]) -> list[str]:
+    kind = block["kind"]
+    if kind == "stack-reference":
+        return [f"stack reference {block['stack']}", "  reads: mux.baseUrl, muxSecrets.registerKey"]
+    if kind == "bucket":
+        return [
+            f"r2 bucket {block['name']}  ({block['owner']})",
+            f"  account        {block['accountId']}",
+            f"  jurisdiction   {block['jurisdiction']}",
+            f"  kept when the tenant is removed: {_yes(block['keptWhenRemoved'])}",
+        ]
+    if kind == "token":
+        lines = [f"r2 token {block['name']}  ({block['owner']})"]
+        for policy in block["policies"]:
+            lines.append(f"  {policy['effect']}: {', '.join(policy['permissions'])}")
+            lines += [f"    on {resource}" for resource in sorted(policy["resources"])]
+        return lines
+    protection = (
+        "REFUSED (state on the CVM's volumes would be lost; allow with allowDataLoss)"
+        if block["protectedFromReplacement"]
+        else "allowed (state is in R2)"
+        if block["storage"] == "s3"
+        else "allowed: the local state WILL BE LOST (allowDataLoss is set)"
+    )
+    lines = [
+        f"cvm {block['name']}  ({block['owner']}, role {block['role']})",
+        f"  instance type  {block['instanceType']}",
+        f"  disk           {block['diskSizeGb']} GB",
+        f"  region         {block['region']}",
+        f"  os image       {block['osImage']}",
+        f"  kms            {block['kms']}",
+        f"  dev os         {_yes(block['devOs'])}"
+        + (f"  (ssh key {block['sshPublicKey']})" if block["sshPublicKey"] else ""),
+        f"  image          {block['image']}",
+        f"  storage        {block['storage']}",
+        f"  adopts         {block['adoptCvmId'] or 'the CVM of this name if one exists'}",
+        f"  replaced when  {', '.join(block['replacedWhenChanged'])} change",
+        f"  replacement    {protection}",
+        f"  health check   {block['healthCheck'] or 'off'}",
+        "  env            " + ", ".join(block["env"]),
+        "  compose",
+    ]
+    lines += [f"    | {line}".rstrip() for line in block["compose"].splitlines()]
+    return lines
+
+
+def render_plan(blocks: list[dict[str, Any]], stack: str) -> str:
+    lines = [
+        f"# openclaw-phala offline plan: stack {stack}",
+        "# Desired state from the stack file and the program. Secrets are placeholders and",
+        "# env values are not shown; ids and URLs are only known after `pulumi up`.",
+        "",
+    ]
+    for block in blocks:
+        lines += [*render_block(block), ""]
+    return "\n".join(lines)

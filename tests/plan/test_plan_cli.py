@@ -1,0 +1,155 @@
+"""The offline plan: golden output, determinism, and a diff between two git refs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from plan.__main__ import main
+from plan.evaluate import REPO_ROOT
+
+GOLDEN = Path(__file__).with_name("prod_plan.golden.txt")
+
+
+def run_plan(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    env["PYTHONPATH"] = str(cwd if (cwd / "plan").exists() else REPO_ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "plan", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_prod_plan_matches_the_golden_file(capsys: pytest.CaptureFixture[str]) -> None:
+    # Regenerate after an intended change: python -m plan show --stack prod > <golden>
+    assert main(["show", "--stack", "prod"]) == 0
+    assert capsys.readouterr().out == GOLDEN.read_text()
+
+
+def test_plan_is_identical_across_runs_and_directories(tmp_path: Path) -> None:
+    first = run_plan("show", "--stack", "prod", cwd=tmp_path)
+    elsewhere = tmp_path / "a" / "b"
+    elsewhere.mkdir(parents=True)
+    second = run_plan("show", "--stack", "prod", cwd=elsewhere)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout == GOLDEN.read_text()
+
+
+def test_plan_shows_no_placeholder_or_secret_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "--stack", "prod", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "placeholder-" not in out
+    assert "MASTER_KEY (secret)" in out
+
+
+def test_unknown_stack_fails_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "--stack", "nope"]) == 1
+    assert "no stack file Pulumi.nope.yaml" in capsys.readouterr().err
+
+
+def test_invalid_stack_config_fails_with_the_settings_message(tmp_path: Path) -> None:
+    repo = _copy_project(tmp_path / "repo")
+    stack_file = repo / "Pulumi.prod.yaml"
+    stack_file.write_text(
+        stack_file.read_text().replace("instanceType: tdx.large", "instanceTyp: x")
+    )
+    result = run_plan("show", "--stack", "prod", cwd=repo)
+    assert result.returncode == 1
+    assert "tenants[1].instanceTyp (tenant bob-agent): unknown tenant field" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _copy_project(destination: Path) -> Path:
+    """The working tree's tracked and new files (as CI would check them out)."""
+    files = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "ls-files", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for name in files:
+        source = REPO_ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_diff_between_two_refs_flags_replacements_and_local_data(tmp_path: Path) -> None:
+    repo = _copy_project(tmp_path / "repo")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+
+    stack_file = repo / "Pulumi.prod.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    tenants = document["config"]["openclaw-phala:tenants"]
+    tenants[:] = [t for t in tenants if t["name"] != "alice-agent"]  # removed
+    for tenant in tenants:
+        if tenant["name"] == "bob-agent":
+            tenant["instanceType"] = "tdx.xlarge"  # replaced; state is in R2
+        if tenant["name"] == "staging-agent":
+            tenant["instanceType"] = "tdx.medium"  # replaced; local data
+    tenants.append({"name": "erin-agent"})  # added
+    document["config"]["openclaw-phala:openclawImage"] = (
+        "h4x3rotab/openclaw-cvm@sha256:" + "d" * 64
+    )  # updated in place
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    _git(repo, "commit", "-qam", "head")
+
+    result = run_plan("diff", "HEAD~1", "HEAD", "--stack", "prod", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    sections = {block.splitlines()[0]: block for block in result.stdout.split("\n## ")[1:]}
+    alice = sections["tenant/alice-agent  [DELETES CVM]"]
+    assert "- removed bucket/openclaw-alice-agent" in alice
+    assert "is kept: its data is not deleted" in alice
+    bob = sections["tenant/bob-agent  [REPLACES CVM]"]
+    assert "  instanceType: 'tdx.large' -> 'tdx.xlarge'" in bob
+    assert "+    image: h4x3rotab/openclaw-cvm@sha256:" + "d" * 64 in bob
+    staging = sections[
+        "tenant/staging-agent  [REPLACES CVM; TOUCHES LOCAL-VOLUME DATA; "
+        "refused by protection unless allowDataLoss is set]"
+    ]
+    assert "  instanceType: 'tdx.small' -> 'tdx.medium'" in staging
+    assert "tenant/erin-agent  [creates CVM]" in sections
+    assert not any(title.startswith("mux/") for title in sections)
+
+
+def test_diff_of_identical_refs_reports_no_changes(tmp_path: Path) -> None:
+    repo = _copy_project(tmp_path / "repo")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "only")
+    result = run_plan("diff", "HEAD", "HEAD", "--stack", "prod", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert "No changes to the desired state." in result.stdout
+
+
+def test_diff_with_an_unknown_ref_fails_clearly(tmp_path: Path) -> None:
+    repo = _copy_project(tmp_path / "repo")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "only")
+    result = run_plan("diff", "no-such-ref", "HEAD", cwd=repo)
+    assert result.returncode == 1
+    assert "cannot read git ref 'no-such-ref'" in result.stderr
