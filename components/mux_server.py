@@ -92,15 +92,12 @@ class MuxServer(pulumi.ComponentResource):
                 existing_cvm_id=mux.existing_cvm_id,
                 # The pairing DB and WhatsApp auth live on the CVM's volumes.
                 protect_local_state=not mux.allow_data_loss,
-                health_check=HealthCheck(MUX_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_JSON_OK)
-                if args.phala.verify_health
-                else None,
+                health_check=HealthCheck(MUX_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_JSON_OK),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        where = pulumi.Output.all(self.cvm.app_id, self.cvm.gateway_base_domain)
-        self.base_url = where.apply(lambda a: urls.mux_base_url(a[0], a[1]))
-        self.health_url = where.apply(lambda a: urls.mux_health_url(a[0], a[1]))
+        self.base_url = self.cvm.address(urls.mux_base_url)
+        self.health_url = self.cvm.address(urls.mux_health_url)
         self.register_key = register_key
         self.admin_token = admin_token
         self.endpoint = MuxEndpoint(base_url=self.base_url, register_key=register_key)

@@ -102,17 +102,14 @@ class OpenClawTenant(pulumi.ComponentResource):
                 protect_local_state=(
                     tenant.storage_mode is StorageMode.LOCAL and not tenant.allow_data_loss
                 ),
-                health_check=HealthCheck(GATEWAY_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_HTTP)
-                if args.phala.verify_health
-                else None,
+                health_check=HealthCheck(GATEWAY_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_HTTP),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        where = pulumi.Output.all(self.cvm.app_id, self.cvm.gateway_base_domain)
-        self.gateway_url = where.apply(lambda a: urls.gateway_url(a[0], a[1]))
-        self.ssh_host = where.apply(lambda a: urls.ssh_host(a[0], a[1]))
-        self.inbound_url = where.apply(lambda a: urls.inbound_url(a[0], a[1]))
+        self.gateway_url = self.cvm.address(urls.gateway_url)
+        self.ssh_host = self.cvm.address(urls.ssh_host)
+        self.inbound_url = self.cvm.address(urls.inbound_url)
         self.dashboard_url = pulumi.Output.secret(
             pulumi.Output.all(self.cvm.app_id, self.cvm.gateway_base_domain, keys.gateway_token)
         ).apply(lambda a: urls.dashboard_url(a[0], a[1], a[2]))

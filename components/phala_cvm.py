@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ class PhalaCvmArgs:
     existing_cvm_id: str | None = None
     # Local-volume state dies with the CVM: refuse replacement and deletion.
     protect_local_state: bool = False
-    health_check: HealthCheck | None = None
+    health_check: HealthCheck | None = None  # applied when phalaVerifyHealth is on
 
 
 # What `phala deploy --cvm-id` cannot change in place, so a change means a new CVM.
@@ -83,7 +84,7 @@ def driver_environment(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
             name for name in args.env.values if name in args.env.secret_names
         ),
     }
-    if args.health_check is not None:
+    if args.health_check is not None and phala.verify_health:
         environment[protocol.HEALTH_URL_TEMPLATE] = args.health_check.url_template
         environment[protocol.HEALTH_EXPECT] = args.health_check.expect
     for name, value in args.env.values.items():
@@ -164,4 +165,10 @@ class PhalaCvm(pulumi.ComponentResource):
                 "gatewayBaseDomain": self.gateway_base_domain,
                 "composeHash": self.compose_hash,
             }
+        )
+
+    def address(self, build: Callable[[str, str], str]) -> pulumi.Output[str]:
+        """A URL or host built from this CVM's app id and gateway domain (see urls)."""
+        return pulumi.Output.all(self.app_id, self.gateway_base_domain).apply(
+            lambda where: build(where[0], where[1])
         )

@@ -240,8 +240,17 @@ def _engine_value(value: Any) -> str:
     return str(value)
 
 
+def _quiet_expected_failures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A failed run leaves Output futures holding its RunError; the error was already
+    raised to the caller, so asyncio's "never retrieved" report is only noise."""
+    if isinstance(context.get("exception"), pulumi.RunError):
+        return
+    loop.default_exception_handler(context)
+
+
 def _cancel_leftover_tasks() -> None:
     loop = asyncio.get_event_loop()
+    loop.set_exception_handler(_quiet_expected_failures)
     pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
     for task in pending:
         task.cancel()
