@@ -1,0 +1,235 @@
+"""``python -m ops``: day-2 operations on an openclaw-phala stack.
+
+Commands:
+  pair <tenant> <channel>              mint a mux pairing token for a tenant
+  backup pull <tenant> <dest-dir>      download and decrypt a tenant's S3 state
+
+Exit status: 0 success, 2 usage or configuration error, 1 the operation failed.
+Every expected failure is one line on stderr and never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn, TextIO
+
+from ops import ConfigError, OpsError
+from ops.pairing import (
+    DEFAULT_HTTP_TIMEOUT_SEC,
+    DEFAULT_INBOUND_TIMEOUT_MS,
+    DEFAULT_TTL_SEC,
+    SUPPORTED_CHANNELS,
+    PairingRequest,
+    format_pairing_token,
+    mint_pairing_token,
+    validate_pairing_options,
+)
+from ops.stack_outputs import (
+    StackOutputs,
+    load_stack_outputs_file,
+    load_stack_outputs_from_pulumi,
+)
+
+PROG = "python -m ops"
+# Set to get a traceback for an unexpected error (never for expected ones).
+DEBUG_ENV = "OPS_DEBUG"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so usage
+    errors also come out as one line with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{self.prog}: {message} (see --help)")
+
+
+def _add_outputs_source(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--outputs",
+        metavar="FILE",
+        type=Path,
+        help="read stack outputs from this JSON file "
+        "(saved 'pulumi stack output --json --show-secrets')",
+    )
+    source.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="run 'pulumi stack output' for this stack (default: the selected stack)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Day-2 operations on an openclaw-phala stack.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pair = commands.add_parser(
+        "pair",
+        help="mint a mux pairing token for a tenant",
+        description="Mint a one-time mux pairing token that binds a chat to the tenant.",
+    )
+    pair.add_argument("tenant", help="tenant name as in the stack outputs")
+    pair.add_argument("channel", choices=SUPPORTED_CHANNELS, help="chat channel to pair")
+    pair.add_argument("--session-key", metavar="KEY", help="session to bind, e.g. agent:main:main")
+    pair.add_argument(
+        "--ttl-sec",
+        type=_positive_int,
+        default=DEFAULT_TTL_SEC,
+        metavar="N",
+        help=f"token lifetime in seconds, at most 3600 (default {DEFAULT_TTL_SEC})",
+    )
+    pair.add_argument(
+        "--inbound-timeout-ms",
+        type=_positive_int,
+        default=DEFAULT_INBOUND_TIMEOUT_MS,
+        metavar="N",
+        help="how long mux waits for the tenant's inbound endpoint "
+        f"(default {DEFAULT_INBOUND_TIMEOUT_MS})",
+    )
+    pair.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_HTTP_TIMEOUT_SEC,
+        metavar="SEC",
+        help=f"HTTP timeout for the mux admin API (default {DEFAULT_HTTP_TIMEOUT_SEC:g})",
+    )
+    _add_outputs_source(pair)
+    pair.set_defaults(handler=_run_pair)
+
+    backup = commands.add_parser("backup", help="tenant state backups in S3")
+    backup_commands = backup.add_subparsers(dest="backup_command", required=True, metavar="ACTION")
+    pull = backup_commands.add_parser(
+        "pull",
+        help="download and decrypt a tenant's S3 state (disaster-recovery drill)",
+        description="Download and decrypt one tenant's S3 state into a new local folder, "
+        "using only the tenant's MASTER_KEY and the stack outputs. The master key is read "
+        "from $OPENCLAW_MASTER_KEY or --master-key-file, never from the command line.",
+    )
+    pull.add_argument("tenant", help="tenant name as in the stack outputs")
+    pull.add_argument("dest_dir", type=Path, metavar="dest-dir", help="new or empty folder")
+    pull.add_argument(
+        "--master-key-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the tenant MASTER_KEY (mode 0600); default $OPENCLAW_MASTER_KEY",
+    )
+    _add_outputs_source(pull)
+    pull.set_defaults(handler=_run_backup_pull)
+    return parser
+
+
+def _load_outputs(arguments: argparse.Namespace) -> StackOutputs:
+    if arguments.outputs is not None:
+        return load_stack_outputs_file(arguments.outputs)
+    return load_stack_outputs_from_pulumi(arguments.stack)
+
+
+def _run_pair(arguments: argparse.Namespace, stdout: TextIO, _stderr: TextIO) -> int:
+    # Arguments are checked before the outputs are loaded: a typo should not
+    # cost a `pulumi stack output` round trip.
+    request_options = {
+        "channel": arguments.channel,
+        "inbound_timeout_ms": arguments.inbound_timeout_ms,
+        "ttl_sec": arguments.ttl_sec,
+        "session_key": arguments.session_key,
+    }
+    validate_pairing_options(**request_options)
+    outputs = _load_outputs(arguments)
+    tenant = outputs.tenant(arguments.tenant)
+    mux, mux_secrets = outputs.require_mux()
+    request = PairingRequest(
+        openclaw_id=tenant.openclaw_id, inbound_url=tenant.inbound_url, **request_options
+    )
+    token = mint_pairing_token(
+        mux.base_url, mux_secrets.admin_token, request, timeout_sec=arguments.timeout
+    )
+    print(format_pairing_token(tenant.name, token, datetime.now(tz=UTC)), file=stdout)
+    return 0
+
+
+def _run_backup_pull(arguments: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from ops.backup import pull_tenant_state, read_master_key
+
+    master_key = read_master_key(arguments.master_key_file, os.environ)
+    outputs = _load_outputs(arguments)
+    tenant = outputs.tenant(arguments.tenant)
+    result = pull_tenant_state(
+        tenant,
+        outputs.secrets_for(tenant.name),
+        master_key,
+        arguments.dest_dir,
+        progress=lambda message: print(f"ops: {message}", file=stderr, flush=True),
+    )
+    print(
+        f"restored tenant {result.tenant!r}: {result.file_count} files, "
+        f"{result.total_bytes} bytes from {result.source}\n"
+        f"  into {result.destination} (mode 0700: it is the tenant's plaintext state)",
+        file=stdout,
+    )
+    return 0
+
+
+def _terminate_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # Unwinding through `finally` removes temp dirs and staging folders; the
+    # default SIGTERM action would kill us without running any of it.
+    raise SystemExit(128 + signum)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        arguments = build_parser().parse_args(argv)
+        return int(arguments.handler(arguments, out, err))
+    except OpsError as error:
+        print(f"error: {error}", file=err)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=err)
+        return 130
+    except Exception as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        # Only the type: an unexpected exception's message could quote a secret.
+        print(
+            f"error: unexpected {type(error).__name__}; rerun with {DEBUG_ENV}=1 for a traceback",
+            file=err,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate_on_sigterm)
+    sys.exit(main())

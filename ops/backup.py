@@ -1,0 +1,292 @@
+"""Disaster-recovery drill: download and decrypt one tenant's S3 state locally.
+
+Only the MASTER_KEY and the stack outputs are needed: the crypt password and
+salt are derived from the key exactly as the CVM derives them at boot, so a
+successful pull proves the key and the bucket are enough to rebuild the tenant.
+
+Nothing is written to the destination unless the whole pull succeeded: files
+land in a private staging folder next to it and are renamed into place at the
+end. A wrong master key is caught before downloading anything: with the wrong
+key rclone cannot decrypt a single object name, and by default it would just
+skip them all and report success with an empty folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, NoReturn
+
+from ops import ConfigError, OperationError
+from ops.rclone import (
+    BASE_REMOTE,
+    CRYPT_REMOTE,
+    CryptPasswords,
+    Rclone,
+    S3Credentials,
+    S3Location,
+    crypt_remote_environment,
+    locate_rclone,
+    private_rclone_home,
+)
+from ops.stack_outputs import TenantOutputs, TenantSecrets
+
+MASTER_KEY_ENV: Final = "OPENCLAW_MASTER_KEY"
+# Listing a large bucket can take a while; a copy gets no overall limit.
+LISTING_TIMEOUT_SEC: Final = 600
+# What rclone's crypt backend prints when a name does not decrypt (wrong key)
+# and when a data block fails its Poly1305 check.
+_UNDECRYPTABLE_NAME_MARKERS: Final = ("undecryptable file name", "undecryptable dir name")
+_CONTENT_AUTHENTICATION_MARKER: Final = "failed to authenticate decrypted block"
+
+
+class BackupError(OperationError):
+    """The pull failed; nothing was written to the destination."""
+
+
+@dataclass(frozen=True)
+class PullResult:
+    tenant: str
+    source: str
+    destination: Path
+    file_count: int
+    total_bytes: int
+
+
+Progress = Callable[[str], None]
+
+
+def read_master_key(master_key_file: Path | None, environ: Mapping[str, str]) -> str:
+    """The tenant MASTER_KEY from --master-key-file, else $OPENCLAW_MASTER_KEY.
+
+    Never from argv, where every local user could read it. From a file, one
+    trailing line break is dropped (editors and `echo` add it; the CVM's env
+    value has none); anything else is used exactly as given, as the CVM does.
+    """
+    if master_key_file is not None:
+        try:
+            mode = master_key_file.stat().st_mode
+            text = master_key_file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(
+                f"cannot read master key file {str(master_key_file)!r}: {error.strerror or error}"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"master key file {str(master_key_file)!r} is not UTF-8 text"
+            ) from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f"master key file {str(master_key_file)!r} is accessible by group or others "
+                f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it first"
+            )
+        key = text.removesuffix("\n").removesuffix("\r")
+        source = f"master key file {str(master_key_file)!r}"
+    else:
+        key = environ.get(MASTER_KEY_ENV, "")
+        source = f"${MASTER_KEY_ENV}"
+        if not key:
+            raise ConfigError(
+                f"no master key: set {MASTER_KEY_ENV} or pass --master-key-file FILE "
+                "(never on the command line)"
+            )
+    if not key:
+        raise ConfigError(f"{source} is empty")
+    return key
+
+
+def derive_crypt_passwords(master_key: str) -> CryptPasswords:
+    """The crypt password and salt the CVM derives from MASTER_KEY."""
+    # Imported here so `ops pair` works even where the program's components
+    # cannot be imported (e.g. a partial checkout on an operator laptop).
+    from components.derivation import rclone_crypt_password, rclone_crypt_salt
+
+    try:
+        return CryptPasswords(
+            password=rclone_crypt_password(master_key), salt=rclone_crypt_salt(master_key)
+        )
+    except (TypeError, ValueError) as error:
+        # derivation's messages never include the key or a derived value.
+        raise ConfigError(f"unusable master key: {error}") from None
+
+
+def s3_location_of(tenant: TenantOutputs) -> S3Location:
+    if tenant.storage_mode != "s3" or tenant.bucket is None or tenant.s3_endpoint is None:
+        raise ConfigError(
+            f"tenant {tenant.name!r} uses local storage: its state lives only on the CVM's "
+            "Docker volume, so there is no S3 backup to pull"
+        )
+    return S3Location(
+        endpoint=tenant.s3_endpoint,
+        bucket=tenant.bucket,
+        prefix=tenant.s3_prefix,
+        provider=tenant.s3_provider,
+        region=tenant.s3_region,
+    )
+
+
+def _check_destination(destination: Path) -> None:
+    if destination.exists() or destination.is_symlink():
+        if not destination.is_dir() or destination.is_symlink():
+            raise ConfigError(f"destination {str(destination)!r} exists and is not a folder")
+        if any(destination.iterdir()):
+            raise ConfigError(
+                f"destination {str(destination)!r} is not empty; pull into a new folder"
+            )
+    if not destination.parent.is_dir():
+        raise ConfigError(f"the parent folder of {str(destination)!r} does not exist")
+
+
+def _probe(rclone: Rclone, remote: str, what: str) -> None:
+    """One listing request without retries, so a wrong endpoint, bucket or
+    credential fails in a second instead of after rclone's full retry backoff."""
+    completed = rclone.run(
+        "lsjson", "--max-depth", "1", "--low-level-retries", "1", remote, timeout_sec=60
+    )
+    if completed.returncode != 0:
+        _raise_for_rclone_failure(rclone, completed, f"listing {what} failed")
+
+
+def _list_files(rclone: Rclone, remote: str, what: str) -> dict[str, int]:
+    """{path: size} of every file under ``remote`` (with rclone's usual retries)."""
+    completed = rclone.run(
+        "lsjson",
+        "--recursive",
+        "--files-only",
+        "--no-mimetype",
+        "--no-modtime",
+        remote,
+        timeout_sec=LISTING_TIMEOUT_SEC,
+    )
+    if completed.returncode != 0:
+        _raise_for_rclone_failure(rclone, completed, f"listing {what} failed")
+    try:
+        entries = json.loads(completed.stdout)
+        return {entry["Path"]: int(entry["Size"]) for entry in entries}
+    except (ValueError, KeyError, TypeError):
+        raise BackupError(f"listing {what}: rclone printed unreadable JSON") from None
+
+
+def _raise_for_rclone_failure(
+    rclone: Rclone, completed: subprocess.CompletedProcess[str], context: str
+) -> NoReturn:
+    stderr = completed.stderr
+    if any(marker in stderr for marker in _UNDECRYPTABLE_NAME_MARKERS):
+        raise BackupError(
+            f"{context}: the objects cannot be decrypted with keys derived from this "
+            "master key; it is not the MASTER_KEY this tenant's CVM runs with"
+        )
+    if _CONTENT_AUTHENTICATION_MARKER in stderr:
+        # Names and contents share one key, so once names decrypt, a content
+        # failure means the object itself was damaged or altered.
+        raise BackupError(
+            f"{context}: an object failed crypt authentication (corrupted or tampered "
+            f"in the bucket): {rclone.last_error_line(completed)}"
+        )
+    raise BackupError(
+        f"{context} (rclone exit {completed.returncode}): {rclone.last_error_line(completed)}"
+    )
+
+
+def _local_files(root: Path) -> dict[str, int]:
+    files: dict[str, int] = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = Path(directory) / name
+            files[path.relative_to(root).as_posix()] = path.lstat().st_size
+    return files
+
+
+def pull_tenant_state(
+    tenant: TenantOutputs,
+    secrets: TenantSecrets,
+    master_key: str,
+    destination: Path,
+    *,
+    rclone_binary: Path | None = None,
+    progress: Progress | None = None,
+) -> PullResult:
+    """Download and decrypt ``tenant``'s state into the new folder ``destination``."""
+    report = progress or (lambda _message: None)
+    location = s3_location_of(tenant)
+    if secrets.s3_access_key_id is None or secrets.s3_secret_access_key is None:
+        raise ConfigError(f"stack outputs hold no S3 credentials for tenant {tenant.name!r}")
+    credentials = S3Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key)
+    destination = destination.absolute()
+    _check_destination(destination)
+    passwords = derive_crypt_passwords(master_key)
+    binary = rclone_binary or locate_rclone()
+    source = location.describe()
+
+    with private_rclone_home() as home:
+        rclone = Rclone(
+            binary,
+            crypt_remote_environment(location, credentials, passwords),
+            home,
+            secrets=(master_key, passwords.password, passwords.salt),
+        )
+        report(f"listing {source}")
+        raw_remote = f"{BASE_REMOTE}:{location.bucket_path}"
+        _probe(rclone, raw_remote, source)
+        encrypted = _list_files(rclone, raw_remote, source)
+        if not encrypted:
+            raise BackupError(
+                f"{source} holds no objects: nothing to restore (check the tenant's "
+                "bucket and s3Prefix, and that its CVM has written state)"
+            )
+        # strict_names makes rclone fail on a name it cannot decrypt; the count
+        # comparison also catches a skip that slipped past it.
+        decrypted = _list_files(rclone, f"{CRYPT_REMOTE}:", f"decrypted {source}")
+        if len(decrypted) != len(encrypted):
+            raise BackupError(
+                f"only {len(decrypted)} of {len(encrypted)} objects in {source} decrypt with "
+                "keys derived from this master key; wrong MASTER_KEY, or foreign objects "
+                "under the prefix"
+            )
+
+        report(f"downloading {len(decrypted)} files")
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{destination.name}.pull-", dir=destination.parent)
+        )
+        try:
+            completed = rclone.run("copy", f"{CRYPT_REMOTE}:", str(staging))
+            if completed.returncode != 0:
+                _raise_for_rclone_failure(rclone, completed, f"downloading {source} failed")
+            restored = _local_files(staging)
+            if restored != decrypted:
+                missing = sorted(set(decrypted) - set(restored))
+                raise BackupError(
+                    f"the download does not match the bucket listing ({len(restored)} of "
+                    f"{len(decrypted)} files"
+                    + (f", e.g. {missing[0]!r} missing" if missing else ", sizes differ")
+                    + ")"
+                )
+            # The staging folder is 0700 (mkdtemp) and stays so: it is the
+            # tenant's plaintext state. rename(2) also takes over an empty
+            # destination folder.
+            try:
+                staging.replace(destination)
+            except OSError as error:
+                # Someone wrote into the destination since we checked it.
+                raise BackupError(
+                    f"could not move the restored state into {str(destination)!r}: "
+                    f"{error.strerror or error}; nothing was written there"
+                ) from None
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    return PullResult(
+        tenant=tenant.name,
+        source=source,
+        destination=destination,
+        file_count=len(restored),
+        total_bytes=sum(restored.values()),
+    )
