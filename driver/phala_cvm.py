@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deploy driver: create, update or delete one CVM with the pinned `phala` CLI.
 
-pulumi_command runs `python3 driver/phala_cvm.py <create|update|delete>` from the
+pulumi_command runs `python3 -I -S driver/phala_cvm.py <create|update|delete>` from the
 project directory. Standard library only: this runs in the engine's environment,
 not the program's venv.
 
@@ -43,6 +43,7 @@ POLL_SECONDS_VAR = "OPENCLAW_PHALA_POLL_SECONDS"  # operator/test knob, not a Co
 CLI_TIMEOUT_SECONDS = 180
 # `phala deploy --wait` gives up after 300 s by itself; allow it that plus a margin.
 UPDATE_TIMEOUT_SECONDS = 420
+CLI_START_SECONDS = 60  # the PATCH itself and Node start-up, on top of the wait
 RUNNING = "running"
 FAILED_STATUSES = frozenset({"error", "failed", "stopped", "terminated", "exited", "deleted"})
 REDACTED = "[secret]"
@@ -190,17 +191,22 @@ def dotenv_line(key: str, value: str) -> str:
     included); double quotes turn the two characters backslash-n into a newline;
     unquoted values stop at '#' and are trimmed. So: the first literal quoting
     style the value does not contain, else double quotes when that is exact.
+    The parser first turns every carriage return in the file into a newline, so a
+    CR survives only as the backslash-r escape inside double quotes.
     """
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
         raise EnvFileError(f"invalid env var name {key!r}")
-    for quote in ("'", "`"):
-        if quote not in value:
-            return f"{key}={quote}{value}{quote}"
+    if "\r" not in value:
+        for quote in ("'", "`"):
+            if quote not in value:
+                return f"{key}={quote}{value}{quote}"
     if '"' not in value and "\\n" not in value and "\\r" not in value:
-        return f'{key}="{value}"'
+        escaped_carriage_returns = value.replace("\r", "\\r")
+        return f'{key}="{escaped_carriage_returns}"'
     raise EnvFileError(
-        f"the value of {key} contains ', ` and \" (or a literal backslash-n) together, "
-        "which the phala CLI's env file format cannot carry exactly"
+        f"the value of {key} cannot be written exactly to the phala CLI's env file: it "
+        "contains both ' and ` (or a carriage return), and also \" or a literal "
+        "backslash-n or backslash-r"
     )
 
 
@@ -395,6 +401,8 @@ class PhalaApi:
                 if error.code >= 500 and attempt + 1 < attempts:
                     time.sleep(0.5 * (attempt + 1))
                     continue
+                if error.code in (401, 403):
+                    detail += "; check PHALA_CLOUD_API_KEY (or `phala login`) where pulumi runs"
                 raise PhalaApiError(f"HTTP {error.code}: {detail}", error.code) from None
             except (urllib.error.URLError, OSError, ValueError) as error:
                 if attempt + 1 < attempts:
@@ -423,8 +431,9 @@ class PhalaApi:
             query = urllib.parse.urlencode({"page": page, "page_size": 100, "search": name})
             listing = self._get(f"/apps?{query}")
             for app in listing.get("dstack_apps") or []:
-                cvm = app.get("current_cvm") or {}
-                if (cvm.get("name") or app.get("name")) == name:
+                # An app whose CVM was deleted has no current CVM: nothing to adopt.
+                cvm = app.get("current_cvm")
+                if isinstance(cvm, dict) and cvm.get("name") == name:
                     matches.append({"app_id": app.get("app_id"), **cvm})
             if page >= int(listing.get("total_pages") or 1):
                 return matches
@@ -527,7 +536,16 @@ class Deployer:
         else:
             args += ["--no-dev-os"]
         _log(self.scrub, f"creating CVM {spec.name} ({spec.instance_type})")
-        created = self.cli.json(args, f"creating CVM {spec.name}")
+        try:
+            created = self.cli.json(args, f"creating CVM {spec.name}")
+        except DriverError as error:
+            # Phala may have committed the CVM even though the CLI failed (when its 30 s
+            # request timeout fires it says only "Unknown API error"): tell the operator
+            # that the state is uncertain and that a re-run is the safe way out.
+            raise DriverError(
+                f"{error}; the CVM may exist anyway: a re-run adopts it instead of "
+                "creating a second one"
+            ) from None
         cvm_id = created.get("vm_uuid")
         if not cvm_id:
             raise DriverError(f"creating CVM {spec.name} returned no CVM id")
@@ -536,10 +554,11 @@ class Deployer:
     def update_existing(self, workdir: Path, cvm_id: str) -> None:
         compose, env_file = self.files(workdir, update=True)
         _log(self.scrub, f"updating CVM {self.spec.name} ({cvm_id}) in place")
+        # `--wait` polls for at most 300 s by itself; never wait longer than configured.
         self.cli.json(
             ["deploy", "--cvm-id", cvm_id, "-c", str(compose), "-e", str(env_file), "--wait"],
             f"updating CVM {self.spec.name}",
-            timeout=UPDATE_TIMEOUT_SECONDS,
+            timeout=min(UPDATE_TIMEOUT_SECONDS, self.spec.wait_timeout_seconds + CLI_START_SECONDS),
         )
 
     def wait_running(self, cvm_id: str) -> dict[str, Any]:
@@ -564,10 +583,16 @@ class Deployer:
         health = self.spec.health
         if health is None:
             return
-        url = health.url_template.format(
-            app_id=_bare_app_id(str(cvm.get("app_id", ""))),
-            base_domain=_base_domain(cvm),
-        )
+        try:
+            url = health.url_template.format(
+                app_id=_bare_app_id(str(cvm.get("app_id", ""))),
+                base_domain=_base_domain(cvm),
+            )
+        except (KeyError, IndexError, ValueError) as error:
+            raise DriverError(
+                f"{protocol.HEALTH_URL_TEMPLATE} may use only {{app_id}} and {{base_domain}}: "
+                f"{error!r}"
+            ) from None
         _log(self.scrub, f"waiting for {url} to answer")
         deadline = time.monotonic() + self.spec.wait_timeout_seconds
         last = "no answer yet"

@@ -11,9 +11,13 @@ from __future__ import annotations
 from typing import Final
 
 DRIVER_SCRIPT: Final = "driver/phala_cvm.py"  # relative to the project dir: no absolute paths
-CREATE_COMMAND: Final = f"python3 {DRIVER_SCRIPT} create"
-UPDATE_COMMAND: Final = f"python3 {DRIVER_SCRIPT} update"
-DELETE_COMMAND: Final = f"python3 {DRIVER_SCRIPT} delete"
+# -I -S: ignore PYTHON* variables, the user's site and site-packages. The driver is
+# standard library only, and this keeps it so (and starts it faster).
+PYTHON_FLAGS: Final = ("-I", "-S")
+PYTHON: Final = " ".join(("python3", *PYTHON_FLAGS))
+CREATE_COMMAND: Final = f"{PYTHON} {DRIVER_SCRIPT} create"
+UPDATE_COMMAND: Final = f"{PYTHON} {DRIVER_SCRIPT} update"
+DELETE_COMMAND: Final = f"{PYTHON} {DRIVER_SCRIPT} delete"
 
 PREFIX: Final = "OPENCLAW_PHALA_"
 ROLE: Final = PREFIX + "ROLE"  # "openclaw" or "mux": which compose may land where

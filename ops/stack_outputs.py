@@ -74,6 +74,7 @@ class TenantOutputs:
     cvm_id: str
     app_id: str
     gateway_base_domain: str
+    compose_hash: str
     gateway_url: str
     ssh_host: str
     inbound_url: str
@@ -101,6 +102,7 @@ class MuxOutputs:
     cvm_id: str
     app_id: str
     gateway_base_domain: str
+    compose_hash: str
     base_url: str
     health_url: str
     phala_dashboard_url: str
@@ -172,6 +174,7 @@ _TENANT_FIELDS: Final = (
     ("cvmId", "cvm_id", _REQUIRED),
     ("appId", "app_id", _REQUIRED),
     ("gatewayBaseDomain", "gateway_base_domain", _REQUIRED),
+    ("composeHash", "compose_hash", _REQUIRED),
     ("gatewayUrl", "gateway_url", _REQUIRED),
     ("sshHost", "ssh_host", _REQUIRED),
     ("inboundUrl", "inbound_url", _REQUIRED),
@@ -188,6 +191,7 @@ _MUX_FIELDS: Final = (
     ("cvmId", "cvm_id", _REQUIRED),
     ("appId", "app_id", _REQUIRED),
     ("gatewayBaseDomain", "gateway_base_domain", _REQUIRED),
+    ("composeHash", "compose_hash", _REQUIRED),
     ("baseUrl", "base_url", _REQUIRED),
     ("healthUrl", "health_url", _REQUIRED),
     ("phalaDashboardUrl", "phala_dashboard_url", _REQUIRED),
@@ -196,7 +200,9 @@ _MUX_SECRET_FIELDS: Final = (
     ("registerKey", "register_key", _REQUIRED),
     ("adminToken", "admin_token", _REQUIRED),
 )
-_TOP_LEVEL_KEYS: Final = ("contractVersion", "tenants", "tenantSecrets", "mux", "muxSecrets")
+_TOP_LEVEL_KEYS: Final = ("contractVersion", "tenants", "tenantSecrets")
+# Pulumi does not export a null output at all: a stack without a mux has neither.
+_OPTIONAL_TOP_LEVEL_KEYS: Final = ("mux", "muxSecrets")
 
 
 def _json_type(value: object) -> str:
@@ -297,10 +303,13 @@ def _parse_tenant_secrets(name: str, value: object, tenant: TenantOutputs) -> Te
 
 def _parse_contract_version(document: Mapping[str, Any]) -> int:
     version = document["contractVersion"]
-    # bool is an int subclass; `true` is not a version.
+    # Pulumi stores numbers as doubles, so 1.0 is version 1; bool is an int
+    # subclass, and `true` is not a version.
+    if isinstance(version, float) and version.is_integer():
+        version = int(version)
     if not isinstance(version, int) or isinstance(version, bool):
         raise StackOutputsError(
-            f"stack output 'contractVersion' must be a number, got {_json_type(version)}"
+            f"stack output 'contractVersion' must be a whole number, got {_json_type(version)}"
         )
     if version != CONTRACT_VERSION:
         raise StackOutputsError(
@@ -342,7 +351,7 @@ def parse_stack_outputs(document: object) -> StackOutputs:
 
     # mux and muxSecrets come and go together: a stack either runs the shared
     # mux-server or it does not.
-    raw_mux, raw_mux_secrets = top["mux"], top["muxSecrets"]
+    raw_mux, raw_mux_secrets = top.get("mux"), top.get("muxSecrets")
     if (raw_mux is None) != (raw_mux_secrets is None):
         present, absent = ("mux", "muxSecrets") if raw_mux is not None else ("muxSecrets", "mux")
         raise StackOutputsError(

@@ -143,9 +143,9 @@ def test_token_value_is_a_secret_output(prod_run: ProgramRun) -> None:
 def test_cvm_command_runs_the_driver_by_relative_path(prod_run: ProgramRun) -> None:
     for command in prod_run.of_type(COMMAND_TYPE):
         inputs = command.plain_inputs
-        assert inputs["create"] == "python3 driver/phala_cvm.py create"
-        assert inputs["update"] == "python3 driver/phala_cvm.py update"
-        assert inputs["delete"] == "python3 driver/phala_cvm.py delete"
+        assert inputs["create"] == "python3 -I -S driver/phala_cvm.py create"
+        assert inputs["update"] == "python3 -I -S driver/phala_cvm.py update"
+        assert inputs["delete"] == "python3 -I -S driver/phala_cvm.py delete"
         assert inputs["logging"] == "none"
         assert command.additional_secret_outputs == ["stdout", "stderr"]
         assert command.delete_before_replace

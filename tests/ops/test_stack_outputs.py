@@ -81,7 +81,8 @@ def test_stack_outputs_errors_are_config_errors_with_exit_code_2() -> None:
     ("key_path", "expected"),
     [
         (("tenants",), "stack outputs have no 'tenants' output"),
-        (("muxSecrets",), "stack outputs have no 'muxSecrets' output"),
+        (("tenantSecrets",), "stack outputs have no 'tenantSecrets' output"),
+        (("muxSecrets",), "stack output 'mux' is set but 'muxSecrets' is null; both or neither"),
         (
             ("tenants", "alice", "openclawId"),
             "stack output 'tenants.alice' is missing 'openclawId'",
@@ -243,3 +244,24 @@ def test_pulumi_loader_without_pulumi_cli_suggests_outputs_file(tmp_path: Path) 
     missing = os.fspath(tmp_path / "no-such-pulumi")
     with pytest.raises(StackOutputsError, match="pass --outputs FILE"):
         load_stack_outputs_from_pulumi(None, pulumi_binary=missing, cwd=tmp_path)
+
+
+def test_a_stack_without_a_mux_exports_neither_mux_output() -> None:
+    document = make_outputs()
+    del document["mux"], document["muxSecrets"]
+    outputs = parse_stack_outputs(document)
+    assert outputs.mux is None
+    assert outputs.mux_secrets is None
+
+
+def test_the_programs_own_outputs_satisfy_the_contract() -> None:
+    """What __main__.py exports (evaluated under mocks) is what ops reads."""
+    from plan.evaluate import run_program
+    from tests.support.stack_configs import all_s3, prod_config
+
+    for config, secret_keys in (prod_config(), all_s3(2)):
+        outputs = parse_stack_outputs(run_program(config, secret_keys).plain_exports)
+        assert set(outputs.tenants) == {t["name"] for t in config["tenants"]}
+        for name, tenant in outputs.tenants.items():
+            assert outputs.secrets_for(name).gateway_token
+            assert tenant.compose_hash
