@@ -3,6 +3,7 @@
 Commands:
   pair <tenant> <channel>              mint a mux pairing token for a tenant
   backup pull <tenant> <dest-dir>      download and decrypt a tenant's S3 state
+  status                               compare every CVM with what Phala reports (drift)
 
 Exit status: 0 success, 2 usage or configuration error, 1 the operation failed.
 Every expected failure is one line on stderr and never a traceback.
@@ -142,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_outputs_source(pull)
     pull.set_defaults(handler=_run_backup_pull)
+
+    status = commands.add_parser(
+        "status",
+        help="compare every CVM with what Phala reports; exit 1 on drift",
+        description="For each CVM in the stack outputs: does it exist, is it running, and "
+        "is its compose hash the one Pulumi deployed. Exits 1 when anything drifted. "
+        "Uses PHALA_CLOUD_API_KEY (or `phala login`).",
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable result")
+    _add_outputs_source(status)
+    status.set_defaults(handler=_run_status)
     return parser
 
 
@@ -194,6 +206,15 @@ def _run_backup_pull(arguments: argparse.Namespace, stdout: TextIO, stderr: Text
         file=stdout,
     )
     return 0
+
+
+def _run_status(arguments: argparse.Namespace, stdout: TextIO, _stderr: TextIO) -> int:
+    from ops.status import api_from_environment, check_stack, render_json, render_table
+
+    api = api_from_environment(os.environ)
+    results = check_stack(_load_outputs(arguments), api)
+    print(render_json(results) if arguments.json else render_table(results), file=stdout)
+    return 1 if any(result.drifted for result in results) else 0
 
 
 def _terminate_on_sigterm(signum: int, _frame: FrameType | None) -> None:

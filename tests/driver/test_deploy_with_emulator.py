@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,8 +36,8 @@ from components.phala_cvm import HealthCheck, PhalaCvmArgs, driver_environment
 from components.settings import PhalaSettings
 from driver import protocol
 from driver.phala_cvm import POLL_SECONDS_VAR, REDACTED
+from tests.support.emulator_seed import seed_cvm
 from tests.support.phala_emulator import (
-    API_VERSION_LEGACY,
     DEFAULT_DEV_IMAGE,
     PHALA_BIN,
     STATUS_RUNNING,
@@ -253,55 +252,6 @@ def default_env(role: str) -> CvmEnv:
 
 def secret_env(values: Mapping[str, str]) -> CvmEnv:
     return CvmEnv(values=dict(values), secret_names=frozenset(values))
-
-
-def api_call(emulator: PhalaCloudEmulator, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
-        emulator.api_prefix + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={
-            "Content-Type": "application/json",
-            "X-API-Key": emulator.api_key,
-            "X-Phala-Version": API_VERSION_LEGACY,
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        raw = response.read()
-        return json.loads(raw) if raw else None
-
-
-def seed_cvm(emulator: PhalaCloudEmulator, name: str, compose: str) -> EmulatedCvm:
-    """A running CVM made over HTTP (no env), for tests that only need one to exist."""
-    provision = api_call(
-        emulator,
-        "POST",
-        "/cvms/provision",
-        {
-            "name": name,
-            "instance_type": "tdx.medium",
-            "kms": "PHALA",
-            "listed": False,
-            "compose_file": {
-                "name": "",
-                "docker_compose_file": compose,
-                "allowed_envs": [],
-                "public_logs": True,
-                "public_sysinfo": True,
-            },
-        },
-    )
-    committed = api_call(
-        emulator,
-        "POST",
-        "/cvms",
-        {"app_id": provision["app_id"], "compose_hash": provision["compose_hash"]},
-    )
-    emulator.set_status(committed["vm_uuid"], STATUS_RUNNING)
-    emulator.clear_log()
-    cvm = emulator.cvm(committed["vm_uuid"])
-    assert cvm is not None
-    return cvm
 
 
 def recorded_stdout(cvm: EmulatedCvm) -> str:

@@ -1,0 +1,127 @@
+"""`ops status` against the Phala API emulator: drift is reported and fails the command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops.status import compare
+from tests.ops.outputs_document import make_outputs, write_outputs
+from tests.support.emulator_seed import seed_cvm
+from tests.support.phala_emulator import PhalaCloudEmulator
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = "services:\n  openclaw:\n    image: nginx@sha256:" + "a" * 64 + "\n"
+MUX_COMPOSE = "services:\n  mux-server:\n    image: nginx@sha256:" + "b" * 64 + "\n"
+
+
+@pytest.fixture
+def emulator() -> Iterator[PhalaCloudEmulator]:
+    with PhalaCloudEmulator(provision_seconds=0, update_seconds=0) as running:
+        yield running
+
+
+def deployed_outputs(emulator: PhalaCloudEmulator, tmp_path: Path) -> Path:
+    """Outputs as the program would export them for three CVMs that exist."""
+    document = make_outputs()
+    for name, compose in (("alice", COMPOSE), ("carol", COMPOSE)):
+        cvm = seed_cvm(emulator, name, compose)
+        document["tenants"][name] |= {"cvmId": cvm.vm_uuid, "composeHash": cvm.compose_hash}
+    mux = seed_cvm(emulator, "shared-mux", MUX_COMPOSE)  # CVM names need 5+ characters
+    document["mux"] |= {"name": "shared-mux", "cvmId": mux.vm_uuid, "composeHash": mux.compose_hash}
+    return write_outputs(tmp_path / "outputs.json", document)
+
+
+def run_status(emulator: PhalaCloudEmulator, outputs: Path, *extra: str, **env: str):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PHALA_")}
+    environ |= {
+        "PHALA_CLOUD_API_PREFIX": emulator.api_prefix,
+        "PHALA_CLOUD_API_KEY": emulator.api_key,
+        "HOME": str(outputs.parent),
+    } | env
+    return subprocess.run(
+        [sys.executable, "-m", "ops", "status", "--outputs", str(outputs), *extra],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_status_reports_every_cvm_ok_and_exits_zero(
+    emulator: PhalaCloudEmulator, tmp_path: Path
+) -> None:
+    result = run_status(emulator, deployed_outputs(emulator, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "all 3 CVMs ok" in result.stdout
+    assert emulator.api_key not in result.stdout + result.stderr
+
+
+def test_a_cvm_deleted_behind_our_back_is_drift(
+    emulator: PhalaCloudEmulator, tmp_path: Path
+) -> None:
+    outputs = deployed_outputs(emulator, tmp_path)
+    emulator.delete_behind_back("carol")
+    result = run_status(emulator, outputs)
+    assert result.returncode == 1
+    (carol,) = [line for line in result.stdout.splitlines() if " carol " in line]
+    assert "missing" in carol and "DRIFT: missing" in carol
+    assert "1 of 3 CVMs drifted" in result.stdout
+
+
+def test_a_compose_changed_outside_pulumi_is_drift(
+    emulator: PhalaCloudEmulator, tmp_path: Path
+) -> None:
+    outputs = deployed_outputs(emulator, tmp_path)
+    emulator.change_compose_externally("alice", COMPOSE.replace("a" * 64, "f" * 64))
+    result = run_status(emulator, outputs, "--json")
+    assert result.returncode == 1
+    by_name = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    assert by_name["alice"]["problems"] == ["compose changed outside Pulumi"]
+    assert by_name["carol"]["drifted"] is False
+    assert by_name["shared-mux"]["drifted"] is False
+
+
+def test_a_stopped_mux_is_drift(emulator: PhalaCloudEmulator, tmp_path: Path) -> None:
+    outputs = deployed_outputs(emulator, tmp_path)
+    emulator.set_status("shared-mux", "stopped")
+    result = run_status(emulator, outputs)
+    assert result.returncode == 1
+    assert "not running (stopped)" in result.stdout
+
+
+def test_status_without_an_api_key_says_how_to_set_one(
+    emulator: PhalaCloudEmulator, tmp_path: Path
+) -> None:
+    result = run_status(emulator, deployed_outputs(emulator, tmp_path), PHALA_CLOUD_API_KEY="")
+    assert result.returncode == 2
+    assert "export PHALA_CLOUD_API_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_wrong_api_key_fails_clearly(emulator: PhalaCloudEmulator, tmp_path: Path) -> None:
+    outputs = deployed_outputs(emulator, tmp_path)
+    result = run_status(emulator, outputs, PHALA_CLOUD_API_KEY="phak_wrong_key_0123")
+    assert result.returncode == 1
+    assert "HTTP 401" in result.stderr
+    assert "phak_wrong_key_0123" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_compare_names_each_kind_of_drift() -> None:
+    live = {"name": "alice", "status": "running", "compose_hash": "h1"}
+    assert compare("tenant", "alice", "id", "h1", live).problems == ()
+    assert compare("tenant", "alice", "id", "h1", None).problems == ("missing",)
+    assert compare("tenant", "alice", "id", "h2", live).problems == (
+        "compose changed outside Pulumi",
+    )
+    renamed = compare("tenant", "alice", "id", "h1", live | {"name": "alice-old"})
+    assert renamed.problems == ("renamed to 'alice-old'",)
