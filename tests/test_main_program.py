@@ -143,6 +143,9 @@ def test_token_value_is_a_secret_output(prod_run: ProgramRun) -> None:
 def test_cvm_command_runs_the_driver_by_relative_path(prod_run: ProgramRun) -> None:
     for command in prod_run.of_type(COMMAND_TYPE):
         inputs = command.plain_inputs
+        # The Phala API key is an operator credential, never a resource input: rotating
+        # it must not redeploy anything, and deletes use the current key.
+        assert protocol.API_KEY not in inputs["environment"]
         assert inputs["create"] == "python3 -I -S driver/phala_cvm.py create"
         assert inputs["update"] == "python3 -I -S driver/phala_cvm.py update"
         assert inputs["delete"] == "python3 -I -S driver/phala_cvm.py delete"
