@@ -8,6 +8,8 @@ stderr without a traceback.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class OpsError(Exception):
     """A failure the operator can act on; ``str(error)`` is the whole message."""
@@ -25,3 +27,13 @@ class OperationError(OpsError):
     """The operation itself failed: mux refused, S3 unreachable, wrong key..."""
 
     exit_code = 1
+
+
+def read_utf8_file(path: Path, what: str, error: type[OpsError] = ConfigError) -> str:
+    """A text file's content, or `error` with one line naming `what` went wrong."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as failure:
+        raise error(f"cannot read {what} {str(path)!r}: {failure.strerror or failure}") from None
+    except UnicodeDecodeError:
+        raise error(f"{what} {str(path)!r} is not UTF-8 text") from None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
-from ops import ConfigError, OperationError
+from ops import ConfigError, OperationError, read_utf8_file
 from ops.rclone import (
     BASE_REMOTE,
     CRYPT_REMOTE,
@@ -71,17 +71,8 @@ def read_master_key(master_key_file: Path | None, environ: Mapping[str, str]) ->
     value has none); anything else is used exactly as given, as the CVM does.
     """
     if master_key_file is not None:
-        try:
-            mode = master_key_file.stat().st_mode
-            text = master_key_file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ConfigError(
-                f"cannot read master key file {str(master_key_file)!r}: {error.strerror or error}"
-            ) from None
-        except UnicodeDecodeError:
-            raise ConfigError(
-                f"master key file {str(master_key_file)!r} is not UTF-8 text"
-            ) from None
+        text = read_utf8_file(master_key_file, "master key file")
+        mode = master_key_file.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
                 f"master key file {str(master_key_file)!r} is accessible by group or others "

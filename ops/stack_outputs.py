@@ -30,7 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from ops import ConfigError
+from ops import ConfigError, read_utf8_file
 
 CONTRACT_VERSION: Final = 1
 StorageMode = Literal["s3", "local"]
@@ -392,14 +392,7 @@ def _decode_json(text: str, source: str) -> object:
 
 def load_stack_outputs_file(path: Path) -> StackOutputs:
     """Outputs from a JSON file, e.g. saved ``pulumi stack output --json --show-secrets``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise StackOutputsError(
-            f"cannot read stack outputs file {str(path)!r}: {error.strerror or error}"
-        ) from None
-    except UnicodeDecodeError:
-        raise StackOutputsError(f"stack outputs file {str(path)!r} is not UTF-8 text") from None
+    text = read_utf8_file(path, "stack outputs file", StackOutputsError)
     return parse_stack_outputs(_decode_json(text, f"stack outputs file {str(path)!r}"))
 
 

@@ -155,46 +155,35 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
+    def _record(self, request: Any, urn: str, inputs: Any, *, read: bool) -> None:
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                parent=request.parent,
+                # The SDK's deserializer lifts a nested secret to the whole object; read
+                # the raw struct instead so each value keeps its own secret marker.
+                inputs=json_format.MessageToDict(inputs),
+                protect=not read and bool(request.protect),
+                delete_before_replace=not read and bool(request.deleteBeforeReplace),
+                retain_on_delete=not read and bool(request.retainOnDelete),
+                additional_secret_outputs=list(request.additionalSecretOutputs),
+                replace_on_changes=[] if read else list(request.replaceOnChanges),
+                dependencies=list(request.dependencies),
+            )
+        )
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(
-                Registration(
-                    type=request.type,
-                    name=request.name,
-                    urn=response.urn,
-                    parent=request.parent,
-                    # The SDK's deserializer lifts a nested secret to the whole object; read
-                    # the raw struct instead so each value keeps its own secret marker.
-                    inputs=json_format.MessageToDict(request.object),
-                    protect=bool(request.protect),
-                    delete_before_replace=bool(request.deleteBeforeReplace),
-                    retain_on_delete=bool(request.retainOnDelete),
-                    additional_secret_outputs=list(request.additionalSecretOutputs),
-                    replace_on_changes=list(request.replaceOnChanges),
-                    dependencies=list(request.dependencies),
-                )
-            )
+            self._record(request, response.urn, request.object, read=False)
         return response
 
     def ReadResource(self, request: Any) -> Any:
         """Reads, such as a StackReference, are recorded like registrations."""
         response = super().ReadResource(request)
-        self.registrations.append(
-            Registration(
-                type=request.type,
-                name=request.name,
-                urn=response.urn,
-                parent=request.parent,
-                inputs=json_format.MessageToDict(request.properties),
-                protect=False,
-                delete_before_replace=False,
-                retain_on_delete=False,
-                additional_secret_outputs=list(request.additionalSecretOutputs),
-                replace_on_changes=[],
-                dependencies=list(request.dependencies),
-            )
-        )
+        self._record(request, response.urn, request.properties, read=True)
         return response
 
 
