@@ -12,9 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+from components import derivation
 from components.settings import SCALAR_KEYS, TENANT_SECRETS_KEY
 from plan.evaluate import stack_file_config
 
@@ -27,13 +25,8 @@ def placeholder(path: str) -> str:
 
 
 def placeholder_pem(path: str) -> str:
-    seed = hashlib.sha256(path.encode()).digest()
-    key = Ed25519PrivateKey.from_private_bytes(seed)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    """A valid Ed25519 PEM (settings check it), derived from a placeholder key."""
+    return derivation.mux_jwt_private_key_pem(placeholder(path))
 
 
 def _replace_secure(value: Any, path: str) -> Any:
@@ -47,8 +40,13 @@ def _replace_secure(value: Any, path: str) -> Any:
 
 
 def offline_config(stack: str) -> tuple[dict[str, Any], list[str]]:
-    """The stack's config with placeholders for secrets, plus the secret key names."""
-    config = {key: _replace_secure(value, key) for key, value in stack_file_config(stack).items()}
+    """The stack file's config with placeholders for secrets, plus the secret key names."""
+    return with_placeholders(stack_file_config(stack))
+
+
+def with_placeholders(stack_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Replace every encrypted value, and add every secret the program requires."""
+    config = {key: _replace_secure(value, key) for key, value in stack_config.items()}
     secret_keys = {key.name for key in SCALAR_KEYS if key.secret} | {TENANT_SECRETS_KEY}
 
     tenants = config.get("tenants") if isinstance(config.get("tenants"), list) else []
