@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components import derivation
+from components.secret_value import SecretValue
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,17 @@ class TenantKeyOutputs:
     openclaw_id: pulumi.Output[str]  # public: a hash of the device's public key
 
 
-def tenant_key_outputs(master_key: pulumi.Input[str]) -> TenantKeyOutputs:
+def tenant_key_outputs(master_key: pulumi.Input[str] | SecretValue) -> TenantKeyOutputs:
+    if isinstance(master_key, SecretValue):
+        # Known at preview: derive once and wrap each value, rather than chaining
+        # applies (hundreds of tenants make that chain the costly part).
+        known = derivation.derive_tenant_keys(master_key.reveal())
+        return TenantKeyOutputs(
+            gateway_token=pulumi.Output.secret(known.gateway_token),
+            rclone_crypt_password=pulumi.Output.secret(known.rclone_crypt_password),
+            rclone_crypt_salt=pulumi.Output.secret(known.rclone_crypt_salt),
+            openclaw_id=pulumi.Output.from_input(known.openclaw_id),
+        )
     keys = pulumi.Output.secret(master_key).apply(derivation.derive_tenant_keys)
     return TenantKeyOutputs(
         gateway_token=pulumi.Output.secret(keys.apply(lambda k: k.gateway_token)),

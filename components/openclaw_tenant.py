@@ -52,7 +52,7 @@ class OpenClawTenant(pulumi.ComponentResource):
         tenant = args.tenant
         self.tenant = tenant
         master_key = pulumi.Output.secret(tenant.master_key.reveal())
-        keys = tenant_key_outputs(master_key)
+        keys = tenant_key_outputs(tenant.master_key)
         self.gateway_token = keys.gateway_token
         self.openclaw_id = keys.openclaw_id
 

@@ -118,6 +118,7 @@ class PhalaCvm(pulumi.ComponentResource):
     status: pulumi.Output[str]
     gateway_base_domain: pulumi.Output[str]
     compose_hash: pulumi.Output[str]
+    _record: pulumi.Output[dict[str, str]]
 
     def __init__(
         self,
@@ -148,14 +149,13 @@ class PhalaCvm(pulumi.ComponentResource):
 
         # stdout is secret-marked as a precaution; the driver guarantees these fields
         # hold no secret, and ids and URLs must stay readable in outputs and diffs.
-        record = command.stdout.apply(parse_driver_output)
-        self.cvm_id = pulumi.Output.unsecret(record.apply(lambda r: r["cvmId"]))
-        self.app_id = pulumi.Output.unsecret(record.apply(lambda r: r["appId"]))
-        self.status = pulumi.Output.unsecret(record.apply(lambda r: r["status"]))
-        self.gateway_base_domain = pulumi.Output.unsecret(
-            record.apply(lambda r: r["gatewayBaseDomain"])
-        )
-        self.compose_hash = pulumi.Output.unsecret(record.apply(lambda r: r["composeHash"]))
+        record = pulumi.Output.unsecret(command.stdout.apply(parse_driver_output))
+        self._record = record
+        self.cvm_id = record.apply(lambda r: r["cvmId"])
+        self.app_id = record.apply(lambda r: r["appId"])
+        self.status = record.apply(lambda r: r["status"])
+        self.gateway_base_domain = record.apply(lambda r: r["gatewayBaseDomain"])
+        self.compose_hash = record.apply(lambda r: r["composeHash"])
 
         self.register_outputs(
             {
@@ -169,6 +169,4 @@ class PhalaCvm(pulumi.ComponentResource):
 
     def address(self, build: Callable[[str, str], str]) -> pulumi.Output[str]:
         """A URL or host built from this CVM's app id and gateway domain (see urls)."""
-        return pulumi.Output.all(self.app_id, self.gateway_base_domain).apply(
-            lambda where: build(where[0], where[1])
-        )
+        return self._record.apply(lambda r: build(r["appId"], r["gatewayBaseDomain"]))
