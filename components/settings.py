@@ -485,9 +485,18 @@ def _phala_settings(scalars: Mapping[str, Any], problems: _Problems) -> PhalaSet
     )
 
 
-def _check_instance_type(key: str, value: str, problems: _Problems) -> None:
+def _check_instance_type(
+    key: str, value: str, problems: _Problems, tenant: str | None = None
+) -> None:
     if not _INSTANCE_TYPE.fullmatch(value):
-        problems.add(key, "must be a Phala instance type such as tdx.small or tdx.medium")
+        problems.add(key, "must be a Phala instance type such as tdx.small or tdx.medium", tenant)
+
+
+def _check_cvm_id(
+    key: str, value: str | None, problems: _Problems, tenant: str | None = None
+) -> None:
+    if value is not None and not _CVM_ID.fullmatch(value):
+        problems.add(key, "must be a CVM UUID or app_<40 hex>", tenant)
 
 
 def check_cvm_name(name: str) -> str | None:
@@ -650,11 +659,9 @@ def _one_tenant(
                 report(s3_only, "applies only to storage 's3'")
 
     instance_type = text("instanceType", phala.instance_type) or ""
-    if not _INSTANCE_TYPE.fullmatch(instance_type):
-        report("instanceType", "must be a Phala instance type such as tdx.small or tdx.medium")
+    _check_instance_type(f"{where}.instanceType", instance_type, problems, tenant)
     cvm_id = text("cvmId")
-    if cvm_id is not None and not _CVM_ID.fullmatch(cvm_id):
-        report("cvmId", "must be a CVM UUID or app_<40 hex>")
+    _check_cvm_id(f"{where}.cvmId", cvm_id, problems, tenant)
     allow_data_loss = entry.get("allowDataLoss", False)
     if not isinstance(allow_data_loss, bool):
         report("allowDataLoss", "must be true or false")
@@ -807,8 +814,7 @@ def _mux_settings(
         problems.add("muxTelegramBotUsername", "must be a Telegram bot username such as my_bot")
 
     cvm_id = _optional(scalars["muxCvmId"])
-    if cvm_id is not None and not _CVM_ID.fullmatch(cvm_id):
-        problems.add("muxCvmId", "must be a CVM UUID or app_<40 hex>")
+    _check_cvm_id("muxCvmId", cvm_id, problems)
 
     return MuxSettings(
         name=name,
