@@ -1,0 +1,274 @@
+"""The real Pulumi engine, run offline for tests.
+
+Each `PulumiWorkspace` is one operator's world, isolated from the developer's own:
+- the `pulumi` CLI that `scripts/engine` built from Go modules (v3.274.0);
+- a private `PULUMI_HOME`, a `file://` backend and a passphrase secrets provider;
+- `PULUMI_SKIP_UPDATE_CHECK` and `PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION`, so the
+  engine never reaches for the network;
+- the plugins on `PATH`: the language host beside its real executor script, and the
+  command provider (see `tests/support/standin_plugins` for why they are stand-ins);
+- the project in a folder of its own (links to this checkout's files, so stack files
+  written by `pulumi config set` never touch the checkout, and the checkout path is
+  not the one the engine sees);
+- the Phala Cloud API emulator, wired to the deploy driver through the environment
+  the engine passes on to the command provider.
+
+`run()` starts each `pulumi` in a new process group with a timeout, and kills the
+group on timeout or when the workspace closes, so no process outlives a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.phala_emulator import PhalaCloudEmulator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENGINE_SCRIPT = REPO_ROOT / "scripts" / "engine"
+ENGINE_DIR_VAR = "OPENCLAW_ENGINE_DIR"  # use this engine folder instead of scripts/engine
+PROJECT = "openclaw-phala"
+PASSPHRASE = "engine-tests-passphrase"
+STANDIN_DIR = REPO_ROOT / "tests" / "support" / "standin_plugins"
+DEFAULT_TIMEOUT_SECONDS = 300.0
+# (name, version, stand-in script): the versions the pinned Python SDKs ask for.
+PROVIDERS = (("command", "1.2.1", "command_provider.py"),)
+# Checkout entries that are not part of the project as the engine sees it.
+_NOT_LINKED = {".git", ".pytest_cache", ".ruff_cache", "plan-out", "tests", "__pycache__"}
+
+
+class EngineUnavailableError(RuntimeError):
+    """The engine is not built; the message says how to get it."""
+
+
+def locate_engine() -> Path:
+    """The folder holding the pinned `pulumi`, without building anything."""
+    override = os.environ.get(ENGINE_DIR_VAR)
+    if override:
+        folder = Path(override)
+        if not (folder / "pulumi").is_file():
+            raise EngineUnavailableError(f"{ENGINE_DIR_VAR}={override} has no pulumi binary")
+        return folder
+    check = subprocess.run(
+        [str(ENGINE_SCRIPT), "--check"], capture_output=True, text=True, check=False
+    )
+    if check.returncode != 0:
+        raise EngineUnavailableError(
+            "the pinned Pulumi engine is not built: run scripts/engine (needs Go and the "
+            "Go module proxy; ./scripts/test does it first)"
+        )
+    return Path(check.stdout.strip())
+
+
+@dataclass(frozen=True)
+class PulumiResult:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def expect_success(self) -> PulumiResult:
+        if self.returncode != 0:
+            raise AssertionError(
+                f"pulumi {' '.join(self.args)} exited {self.returncode}\n"
+                f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+            )
+        return self
+
+
+def _write_launcher(path: Path, script: Path, pass_own_path: bool) -> None:
+    own = ' "$0"' if pass_own_path else ""
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}"{own} "$@"\n')
+    path.chmod(0o755)
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def link_project(destination: Path) -> Path:
+    """The project as a folder of links to this checkout, without its stack files."""
+    destination.mkdir(parents=True)
+    for entry in REPO_ROOT.iterdir():
+        if entry.name in _NOT_LINKED or (
+            entry.name.startswith("Pulumi.") and entry.name != "Pulumi.yaml"
+        ):
+            continue
+        (destination / entry.name).symlink_to(entry)
+    return destination
+
+
+@dataclass
+class PulumiWorkspace:
+    engine_dir: Path
+    root: Path
+    emulator: PhalaCloudEmulator
+    extra_env: dict[str, str] = field(default_factory=dict)
+    _running: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.project_dir = link_project(self.root / "project")
+        self.pulumi_home = self.root / "pulumi-home"
+        self.backend_dir = self.root / "state"
+        self.bin_dir = self.root / "bin"
+        self.home = self.root / "home"
+        self.tmpdir = self.root / "tmp"
+        for folder in (self.pulumi_home, self.backend_dir, self.bin_dir, self.home, self.tmpdir):
+            folder.mkdir(parents=True, exist_ok=True)
+        # The language host is bundled: it lies beside the pulumi binary that runs, so
+        # the engine takes it without an "ambient plugin" warning.
+        _link_or_copy(self.engine_dir / "pulumi", self.bin_dir / "pulumi")
+        shutil.copy2(
+            self.engine_dir / "pulumi-language-python-exec",
+            self.bin_dir / "pulumi-language-python-exec",
+        )
+        _write_launcher(
+            self.bin_dir / "pulumi-language-python", STANDIN_DIR / "language_host.py", True
+        )
+        # Providers go into the plugin cache the documented offline way.
+        launchers = self.root / "plugin-launchers"
+        launchers.mkdir()
+        for name, version, script in PROVIDERS:
+            launcher = launchers / f"pulumi-resource-{name}"
+            _write_launcher(launcher, STANDIN_DIR / script, False)
+            self.run(
+                "plugin", "install", "resource", name, version, "--file", str(launcher)
+            ).expect_success()
+
+    # ----- environment --------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        env = self.emulator.cli_env(self.home)
+        env.update(
+            {
+                "PATH": os.pathsep.join(
+                    [str(self.bin_dir), env["PATH"]]
+                ),
+                "TMPDIR": str(self.tmpdir),
+                "PULUMI_HOME": str(self.pulumi_home),
+                "PULUMI_BACKEND_URL": self.backend_dir.as_uri(),
+                "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+                "PULUMI_SKIP_UPDATE_CHECK": "true",
+                "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+                "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+                "PULUMI_SUPPRESS_COPILOT_LINK": "true",
+                "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+                "OPENCLAW_PHALA_POLL_SECONDS": "0.05",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    # ----- running pulumi -----------------------------------------------------------
+
+    def start(self, *args: str, stdin: str | None = None) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [str(self.bin_dir / "pulumi"), *args],
+            cwd=self.project_dir,
+            env=self.environment(),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._running.append(process)
+        return process
+
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> PulumiResult:
+        started = time.monotonic()
+        process = self.start(*args, stdin=stdin)
+        try:
+            stdout, stderr = process.communicate(input=stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(process)
+            stdout, stderr = process.communicate()
+            raise AssertionError(
+                f"pulumi {' '.join(args)} did not finish in {timeout:.0f}s\n{stdout}\n{stderr}"
+            ) from None
+        finally:
+            self._running.remove(process) if process in self._running else None
+        return PulumiResult(
+            tuple(args), process.returncode, stdout, stderr, time.monotonic() - started
+        )
+
+    def close(self) -> None:
+        for process in list(self._running):
+            kill_group(process)
+        self._running.clear()
+
+    # ----- stacks and config --------------------------------------------------------
+
+    def stack_file(self, stack: str) -> Path:
+        return self.project_dir / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml"
+
+    def init_stack(self, stack: str) -> None:
+        self.run("stack", "init", stack, "--non-interactive").expect_success()
+
+    def write_plain_config(self, stack: str, config: Mapping[str, Any]) -> None:
+        """Plain (non-secret) config, written into the stack file as an operator would."""
+        path = self.stack_file(stack)
+        document = yaml.safe_load(path.read_text()) if path.exists() else None
+        document = document or {}
+        values = document.setdefault("config", {})
+        for key, value in config.items():
+            values[f"{PROJECT}:{key}"] = value
+        path.write_text(yaml.safe_dump(document, sort_keys=True))
+
+    def set_secret(self, stack: str, path: str, value: str) -> None:
+        """`pulumi config set --secret --path`, the value on stdin (never argv)."""
+        self.run(
+            "config", "set", "--secret", "--path", "--stack", stack, f"{PROJECT}:{path}",
+            stdin=value,
+        ).expect_success()
+
+    def configure(self, stack: str, config: Mapping[str, Any], secret_keys: Sequence[str]) -> None:
+        """Plain keys into the stack file; every leaf of a secret key through the CLI."""
+        self.write_plain_config(stack, {k: v for k, v in config.items() if k not in secret_keys})
+        for key in secret_keys:
+            for path, value in _leaves(key, config[key]):
+                self.set_secret(stack, path, value)
+
+
+def _leaves(prefix: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(f"{prefix}.{k}", v)]
+    return [(prefix, str(value))]
+
+
+def kill_group(process: subprocess.Popen[str]) -> None:
+    """Stop a `pulumi` and everything it started (plugins, the program, the driver)."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=30)

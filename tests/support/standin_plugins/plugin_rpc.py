@@ -1,0 +1,86 @@
+"""gRPC plumbing shared by the stand-in plugins: serving, and Pulumi's property encoding.
+
+Faithful to the plugin contract the engine expects of every plugin binary: serve gRPC on
+127.0.0.1 at a port the kernel picks, print that port alone on the first stdout line,
+and keep serving until the engine kills the process. Property values travel as
+`google.protobuf.Struct`s in which a secret is an object carrying the secret signature and
+a `value`, and an unknown (preview) value is a sentinel string.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from concurrent import futures
+from typing import Any
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+
+SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+MAX_MESSAGE_BYTES = 400 * 1024 * 1024  # the engine's own limit for plugin messages
+
+
+def serve(register: Callable[[grpc.Server], None]) -> None:
+    """Start the server, announce the port to the engine, and block until killed."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=16),
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    register(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    # The engine interrupts its plugins when it is done with them: stop quietly, as the
+    # Go plugins do, instead of printing a KeyboardInterrupt traceback into its output.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: server.stop(grace=None))
+    sys.stdout.write(f"{port}\n")
+    sys.stdout.flush()
+    server.wait_for_termination()
+
+
+def to_dict(message: struct_pb2.Struct | None) -> dict[str, Any]:
+    if message is None:
+        return {}
+    return json_format.MessageToDict(message)
+
+
+def to_struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(dict(values))
+    return struct
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIGNATURE_KEY) == SECRET_SIGNATURE
+
+
+def secret(value: Any) -> dict[str, Any]:
+    return {SIGNATURE_KEY: SECRET_SIGNATURE, "value": value}
+
+
+def reveal(value: Any) -> Any:
+    """The plain value, with every secret wrapper removed at any depth."""
+    if is_secret(value):
+        return reveal(value.get("value"))
+    if isinstance(value, dict):
+        return {key: reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal(item) for item in value]
+    return value
+
+
+def contains_unknown(value: Any) -> bool:
+    if value == UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(item) for item in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(item) for item in value)
+    return False
