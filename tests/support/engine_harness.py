@@ -19,6 +19,7 @@ group on timeout or when the workspace closes, so no process outlives a test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -164,9 +165,7 @@ class PulumiWorkspace:
         env = self.emulator.cli_env(self.home)
         env.update(
             {
-                "PATH": os.pathsep.join(
-                    [str(self.bin_dir), env["PATH"]]
-                ),
+                "PATH": os.pathsep.join([str(self.bin_dir), env["PATH"]]),
                 "TMPDIR": str(self.tmpdir),
                 "PULUMI_HOME": str(self.pulumi_home),
                 "PULUMI_BACKEND_URL": self.backend_dir.as_uri(),
@@ -215,7 +214,8 @@ class PulumiWorkspace:
                 f"pulumi {' '.join(args)} did not finish in {timeout:.0f}s\n{stdout}\n{stderr}"
             ) from None
         finally:
-            self._running.remove(process) if process in self._running else None
+            if process in self._running:
+                self._running.remove(process)
         return PulumiResult(
             tuple(args), process.returncode, stdout, stderr, time.monotonic() - started
         )
@@ -243,12 +243,16 @@ class PulumiWorkspace:
             values[f"{PROJECT}:{key}"] = value
         path.write_text(yaml.safe_dump(document, sort_keys=True))
 
+    def set_config(self, stack: str, path: str, value: str, *, secret: bool = False) -> None:
+        """`pulumi config set --path`; a secret goes on stdin (never argv), as documented."""
+        args = ["config", "set", "--path", "--stack", stack, f"{PROJECT}:{path}"]
+        if secret:
+            self.run(*args, "--secret", stdin=value).expect_success()
+        else:
+            self.run(*args, "--", value).expect_success()
+
     def set_secret(self, stack: str, path: str, value: str) -> None:
-        """`pulumi config set --secret --path`, the value on stdin (never argv)."""
-        self.run(
-            "config", "set", "--secret", "--path", "--stack", stack, f"{PROJECT}:{path}",
-            stdin=value,
-        ).expect_success()
+        self.set_config(stack, path, value, secret=True)
 
     def configure(self, stack: str, config: Mapping[str, Any], secret_keys: Sequence[str]) -> None:
         """Plain keys into the stack file; every leaf of a secret key through the CLI."""
@@ -267,8 +271,6 @@ def _leaves(prefix: str, value: Any) -> list[tuple[str, str]]:
 def kill_group(process: subprocess.Popen[str]) -> None:
     """Stop a `pulumi` and everything it started (plugins, the program, the driver)."""
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     process.wait(timeout=30)

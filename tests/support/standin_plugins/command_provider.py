@@ -24,6 +24,7 @@ Not implemented: `assetPaths`/`archivePaths`, `command:local:run`, and remote co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -37,8 +38,13 @@ if __package__ in (None, ""):  # run as a script by the launcher the harness wri
 
 import grpc
 from google.protobuf import empty_pb2
-from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, plugin_pb2, provider_pb2
-from pulumi.runtime.proto import provider_pb2_grpc
+from pulumi.runtime.proto import (
+    engine_pb2,
+    engine_pb2_grpc,
+    plugin_pb2,
+    provider_pb2,
+    provider_pb2_grpc,
+)
 
 from tests.support.standin_plugins.plugin_rpc import (
     UNKNOWN,
@@ -88,10 +94,11 @@ class EngineLog:
     def info(self, urn: str, message: str) -> None:
         if self._stub is None:
             return
-        try:
-            self._stub.Log(engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn))
-        except grpc.RpcError:
-            pass  # a log line the engine cannot take is not a failed command
+        # A log line the engine cannot take is not a failed command.
+        with contextlib.suppress(grpc.RpcError):
+            self._stub.Log(
+                engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn)
+            )
 
 
 def run_command(
@@ -114,7 +121,7 @@ def run_command(
     stdin = plain.get("stdin") or ""
     process = subprocess.Popen(
         [*interpreter, command],
-        cwd=plain.get("dir") or os.getcwd(),
+        cwd=plain.get("dir") or Path.cwd(),
         env=env,
         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -183,24 +190,24 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
     def __init__(self, engine_address: str) -> None:
         self.log = EngineLog(engine_address)
 
-    def Handshake(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC names)
+    def Handshake(self, request: Any, context: Any) -> Any:
         return provider_pb2.ProviderHandshakeResponse(accept_secrets=True, accept_resources=True)
 
-    def GetPluginInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetPluginInfo(self, request: Any, context: Any) -> Any:
         return plugin_pb2.PluginInfo(version=PROVIDER_VERSION)
 
-    def GetSchema(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetSchema(self, request: Any, context: Any) -> Any:
         return provider_pb2.GetSchemaResponse(
             schema='{"name":"command","version":"' + PROVIDER_VERSION + '"}'
         )
 
-    def CheckConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def CheckConfig(self, request: Any, context: Any) -> Any:
         return provider_pb2.CheckResponse(inputs=request.news)
 
-    def DiffConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def DiffConfig(self, request: Any, context: Any) -> Any:
         return provider_pb2.DiffResponse(changes=provider_pb2.DiffResponse.DIFF_NONE)
 
-    def Configure(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Configure(self, request: Any, context: Any) -> Any:
         return provider_pb2.ConfigureResponse(
             acceptSecrets=True, supportsPreview=True, acceptResources=True
         )
@@ -209,7 +216,7 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
         if request.type != COMMAND_TYPE:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{request.type} is not implemented")
 
-    def Check(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Check(self, request: Any, context: Any) -> Any:
         self._require_command(request, context)
         news = to_dict(request.news)
         failures = [
@@ -219,7 +226,7 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
         ]
         return provider_pb2.CheckResponse(inputs=request.news, failures=failures)
 
-    def Diff(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Diff(self, request: Any, context: Any) -> Any:
         self._require_command(request, context)
         olds = to_dict(request.old_inputs) if request.HasField("old_inputs") else {}
         if not olds:
@@ -247,7 +254,7 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
             hasDetailedDiff=True,
         )
 
-    def Create(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Create(self, request: Any, context: Any) -> Any:
         self._require_command(request, context)
         inputs = to_dict(request.properties)
         resource_id = f"{request.name or 'command'}-{secrets.token_hex(4)}"
@@ -264,13 +271,13 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
             state = with_outputs(inputs, stdout, stderr)
         return provider_pb2.CreateResponse(id=resource_id, properties=to_struct(state))
 
-    def Read(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Read(self, request: Any, context: Any) -> Any:
         self._require_command(request, context)
         return provider_pb2.ReadResponse(
             id=request.id, properties=request.properties, inputs=request.inputs
         )
 
-    def Update(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Update(self, request: Any, context: Any) -> Any:
         self._require_command(request, context)
         olds = to_dict(request.olds)
         news = to_dict(request.news)
@@ -286,7 +293,7 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
                 context.abort(grpc.StatusCode.UNKNOWN, str(error))
         return provider_pb2.UpdateResponse(properties=to_struct(with_outputs(news, stdout, stderr)))
 
-    def Delete(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Delete(self, request: Any, context: Any) -> Any:
         self._require_command(request, context)
         state = to_dict(request.properties)
         delete = reveal(state.get("delete"))
@@ -297,7 +304,7 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
                 context.abort(grpc.StatusCode.UNKNOWN, str(error))
         return empty_pb2.Empty()
 
-    def Cancel(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Cancel(self, request: Any, context: Any) -> Any:
         return empty_pb2.Empty()
 
 

@@ -77,10 +77,10 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         self.executor = executor
         self.engine_address = engine_address
 
-    def Handshake(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC names)
+    def Handshake(self, request: Any, context: Any) -> Any:
         return language_pb2.LanguageHandshakeResponse()
 
-    def GetPluginInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetPluginInfo(self, request: Any, context: Any) -> Any:
         return plugin_pb2.PluginInfo(version=HOST_VERSION)
 
     def _installed_plugins(self, info: language_pb2.ProgramInfo) -> list[dict[str, Any]]:
@@ -94,7 +94,7 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         )
         return [p for p in json.loads(listing.stdout) if p.get("resource") and p.get("name")]
 
-    def GetRequiredPackages(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
         packages = [
             plugin_pb2.PackageDependency(
                 kind="resource",
@@ -106,7 +106,7 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         ]
         return language_pb2.GetRequiredPackagesResponse(packages=packages)
 
-    def GetRequiredPlugins(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
         plugins = [
             plugin_pb2.PluginDependency(
                 kind="resource",
@@ -118,14 +118,14 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         ]
         return language_pb2.GetRequiredPluginsResponse(plugins=plugins)
 
-    def About(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def About(self, request: Any, context: Any) -> Any:
         python, _ = python_for(request.info.root_directory, runtime_options(request.info))
         return language_pb2.AboutResponse(executable=python, version=sys.version.split()[0])
 
-    def GetProgramDependencies(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetProgramDependencies(self, request: Any, context: Any) -> Any:
         return language_pb2.GetProgramDependenciesResponse()
 
-    def Run(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Run(self, request: Any, context: Any) -> Any:
         info = request.info
         root = info.root_directory or request.pwd
         program_dir = info.program_directory or request.pwd or root
@@ -163,7 +163,7 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             return language_pb2.RunResponse(bail=True)
         return language_pb2.RunResponse(error=f"Program exited with non-zero exit code: {code}")
 
-    def Cancel(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Cancel(self, request: Any, context: Any) -> Any:
         return empty_pb2.Empty()
 
 

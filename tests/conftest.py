@@ -1,0 +1,31 @@
+"""Suite-wide fixtures: the real Pulumi engine, for every test that asks for it.
+
+A test that uses `engine_dir` carries the `engine` marker. Without the engine such a
+test skips, saying how to get it; under CI=true it fails instead, because a CI run that
+skipped it would claim what it did not check.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.engine_harness import EngineUnavailableError, locate_engine
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "engine_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.engine)
+
+
+@pytest.fixture(scope="session")
+def engine_dir() -> Path:
+    try:
+        return locate_engine()
+    except EngineUnavailableError as error:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and the engine is missing: {error}", pytrace=False)
+        pytest.skip(str(error))

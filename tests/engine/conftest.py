@@ -1,0 +1,28 @@
+"""Fixtures for the engine tests: one Phala API emulator and one workspace per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.engine_harness import PulumiWorkspace
+from tests.support.phala_emulator import PhalaCloudEmulator
+
+
+@pytest.fixture
+def emulator() -> Iterator[PhalaCloudEmulator]:
+    with PhalaCloudEmulator(provision_seconds=0.2, update_seconds=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+def workspace(
+    engine_dir: Path, emulator: PhalaCloudEmulator, tmp_path: Path
+) -> Iterator[PulumiWorkspace]:
+    created = PulumiWorkspace(engine_dir, tmp_path / "engine", emulator)
+    try:
+        yield created
+    finally:
+        created.close()

@@ -1,0 +1,79 @@
+"""Stack configs and readers of engine results shared by the engine tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from tests.support.engine_harness import PulumiWorkspace
+from tests.support.phala_emulator import PhalaCloudEmulator, RequestRecord
+from tests.support.stack_configs import MUX_IMAGE, base_config, with_secrets
+
+STACK = "dev"
+COMMAND_TYPE = "command:local:Command"
+SECRET_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
+# Phala API calls that only read, although one of them is a POST.
+_READ_ONLY = {("POST", "/status/batch")}
+
+
+def local_stack_config(
+    tenants: Sequence[str], *, mux: str | None = None, **overrides: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """Local-storage tenants (no Cloudflare resource), optionally a mux; health checks off,
+    since the emulator's gateway domain does not resolve."""
+    mux_settings: dict[str, Any] = (
+        {"muxName": mux, "muxImage": MUX_IMAGE, "muxChannels": ["telegram"]} if mux else {}
+    )
+    config = base_config(
+        tenants=[{"name": name, "storage": "local"} for name in tenants],
+        phalaVerifyHealth=False,
+        **mux_settings,
+        **overrides,
+    )
+    config.pop("cloudflareAccountId")
+    return with_secrets(config)
+
+
+def preview_ops(preview: dict[str, Any]) -> dict[str, str]:
+    """URN -> step op of a `pulumi preview --json`, without the unchanged ("same") ones."""
+    return {
+        step["urn"]: step["op"] for step in preview.get("steps", []) if step.get("op") != "same"
+    }
+
+
+def export_resources(workspace: PulumiWorkspace, stack: str, *, show_secrets: bool) -> list[Any]:
+    args = ["stack", "export", "--stack", stack]
+    if show_secrets:
+        args.append("--show-secrets")
+    document = workspace.run(*args).expect_success().json
+    return document["deployment"].get("resources", [])
+
+
+def shown(value: Any) -> Any:
+    """A state value from `stack export --show-secrets`, each secret decoded in place."""
+    if isinstance(value, dict):
+        if SECRET_SIGNATURE_KEY in value and "plaintext" in value:
+            return shown(json.loads(value["plaintext"]))
+        return {key: shown(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shown(item) for item in value]
+    return value
+
+
+def command_states(workspace: PulumiWorkspace, stack: str) -> dict[str, dict[str, Any]]:
+    """CVM name -> its Command's outputs in state, secrets shown (what the engine passed on)."""
+    states = {}
+    for resource in export_resources(workspace, stack, show_secrets=True):
+        if resource["type"] == COMMAND_TYPE:
+            name = resource["urn"].rsplit("::", 1)[-1].removesuffix("-deploy")
+            states[name] = shown(resource["outputs"])
+    return states
+
+
+def write_requests(emulator: PhalaCloudEmulator) -> list[RequestRecord]:
+    return [
+        record
+        for record in emulator.request_log
+        if record.method != "GET" and (record.method, record.path) not in _READ_ONLY
+    ]
