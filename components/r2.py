@@ -31,8 +31,12 @@ def bucket_resource_key(account_id: str, jurisdiction: str, bucket: str) -> str:
 
 
 def bucket_policy_resources(account_id: str, jurisdiction: str, bucket: str) -> str:
-    """The policy `resources` value (a JSON string in pulumi-cloudflare 6.x)."""
-    return json.dumps({bucket_resource_key(account_id, jurisdiction, bucket): "*"})
+    """The policy `resources` value (a JSON string in pulumi-cloudflare 6.x).
+
+    Compact, because the API answers with compact JSON and the provider keeps that text:
+    with spaces, every refresh would show a change to the token."""
+    resources = {bucket_resource_key(account_id, jurisdiction, bucket): "*"}
+    return json.dumps(resources, separators=(",", ":"))
 
 
 def token_name(bucket: str) -> str:

@@ -28,6 +28,12 @@ def test_policy_resources_name_exactly_one_bucket() -> None:
     assert resources == {f"com.cloudflare.edge.r2.bucket.{ACCOUNT}_eu_my-bucket": "*"}
 
 
+def test_policy_resources_are_compact_json_as_the_api_echoes_them() -> None:
+    text = r2.bucket_policy_resources("a" * 32, "eu", "openclaw-bob")
+    assert text == json.dumps(json.loads(text), separators=(",", ":"))
+    assert " " not in text
+
+
 def test_secret_access_key_is_sha256_hex_of_the_token_value() -> None:
     assert r2.s3_secret_access_key("abc") == hashlib.sha256(b"abc").hexdigest()
     assert len(r2.s3_secret_access_key("anything")) == 64

@@ -5,13 +5,16 @@ Each `PulumiWorkspace` is one operator's world, isolated from the developer's ow
 - a private `PULUMI_HOME`, a `file://` backend and a passphrase secrets provider;
 - `PULUMI_SKIP_UPDATE_CHECK` and `PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION`, so the
   engine never reaches for the network;
-- the plugins on `PATH`: the language host beside its real executor script, and the
-  command provider (see `tests/support/standin_plugins` for why they are stand-ins);
+- the plugins: the language host bundled beside `pulumi` with the real executor script,
+  and the command and cloudflare providers installed into the plugin cache with
+  `pulumi plugin install --file` (see `tests/support/standin_plugins` for why these
+  three are stand-ins);
 - the project in a folder of its own (links to this checkout's files, so stack files
   written by `pulumi config set` never touch the checkout, and the checkout path is
   not the one the engine sees);
 - the Phala Cloud API emulator, wired to the deploy driver through the environment
-  the engine passes on to the command provider.
+  the engine passes on to the command provider, and optionally the Cloudflare API
+  emulator, wired to the cloudflare provider by `CLOUDFLARE_BASE_URL`.
 
 `run()` starts each `pulumi` in a new process group with a timeout, and kills the
 group on timeout or when the workspace closes, so no process outlives a test.
@@ -34,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from tests.support.cloudflare_emulator import CloudflareEmulator
 from tests.support.phala_emulator import PhalaCloudEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +48,10 @@ PASSPHRASE = "engine-tests-passphrase"
 STANDIN_DIR = REPO_ROOT / "tests" / "support" / "standin_plugins"
 DEFAULT_TIMEOUT_SECONDS = 300.0
 # (name, version, stand-in script): the versions the pinned Python SDKs ask for.
-PROVIDERS = (("command", "1.2.1", "command_provider.py"),)
+PROVIDERS = (
+    ("command", "1.2.1", "command_provider.py"),
+    ("cloudflare", "6.17.0", "cloudflare_provider.py"),
+)
 # Checkout entries that are not part of the project as the engine sees it.
 _NOT_LINKED = {".git", ".pytest_cache", ".ruff_cache", "plan-out", "tests", "__pycache__"}
 
@@ -127,6 +134,7 @@ class PulumiWorkspace:
     engine_dir: Path
     root: Path
     emulator: PhalaCloudEmulator
+    cloudflare: CloudflareEmulator | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     _running: list[subprocess.Popen[str]] = field(default_factory=list)
 
@@ -178,6 +186,10 @@ class PulumiWorkspace:
                 "OPENCLAW_PHALA_POLL_SECONDS": "0.05",
             }
         )
+        if self.cloudflare is not None:
+            env["CLOUDFLARE_BASE_URL"] = self.cloudflare.base_url
+            env["CLOUDFLARE_API_TOKEN"] = self.cloudflare.api_token
+            env["OPENCLAW_CF_STANDIN_BACKOFF_SCALE"] = "0.01"
         env.update(self.extra_env)
         return env
 
