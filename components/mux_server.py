@@ -10,7 +10,7 @@ from components import urls
 from components.compose import mux_compose
 from components.cvm_env import mux_env
 from components.derived_outputs import mux_key_outputs
-from components.phala_cvm import HealthCheck, PhalaCvm, PhalaCvmArgs
+from components.phala_cvm import HealthCheck, LocalState, PhalaCvm, PhalaCvmArgs
 from components.secret_value import SecretValue
 from components.settings import MuxSettings, PhalaSettings
 from driver import protocol
@@ -91,7 +91,7 @@ class MuxServer(pulumi.ComponentResource):
                 instance_type=mux.instance_type,
                 existing_cvm_id=mux.existing_cvm_id,
                 # The pairing DB and WhatsApp auth live on the CVM's volumes.
-                protect_local_state=not mux.allow_data_loss,
+                local_state=LocalState("muxAllowDataLoss", mux.allow_data_loss),
                 health_check=HealthCheck(MUX_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_JSON_OK),
             ),
             opts=pulumi.ResourceOptions(parent=self),

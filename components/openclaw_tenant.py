@@ -12,7 +12,7 @@ from components.cvm_env import S3Credentials, tenant_env
 from components.derived_outputs import tenant_key_outputs
 from components.mux_server import MuxEndpoint
 from components.openclaw_config import encode_config, tenant_config
-from components.phala_cvm import HealthCheck, PhalaCvm, PhalaCvmArgs
+from components.phala_cvm import HealthCheck, LocalState, PhalaCvm, PhalaCvmArgs
 from components.settings import PhalaSettings, StorageMode, TenantSettings
 from components.tenant_storage import TenantStorage, TenantStorageArgs
 from driver import protocol
@@ -99,8 +99,10 @@ class OpenClawTenant(pulumi.ComponentResource):
                 phala=args.phala,
                 instance_type=tenant.instance_type,
                 existing_cvm_id=tenant.existing_cvm_id,
-                protect_local_state=(
-                    tenant.storage_mode is StorageMode.LOCAL and not tenant.allow_data_loss
+                local_state=(
+                    LocalState("allowDataLoss", tenant.allow_data_loss)
+                    if tenant.storage_mode is StorageMode.LOCAL
+                    else None
                 ),
                 health_check=HealthCheck(GATEWAY_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_HTTP),
             ),

@@ -24,6 +24,14 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
+class LocalState:
+    """The CVM keeps state on its own volumes: replacing or deleting it destroys that state."""
+
+    opt_in_setting: str  # the config setting that allows it, e.g. "allowDataLoss"
+    allowed: bool
+
+
+@dataclass(frozen=True)
 class PhalaCvmArgs:
     cvm_name: str
     role: str  # protocol.ROLES: the driver refuses to put one role's compose on another's CVM
@@ -32,8 +40,8 @@ class PhalaCvmArgs:
     phala: PhalaSettings
     instance_type: str
     existing_cvm_id: str | None = None
-    # Local-volume state dies with the CVM: refuse replacement and deletion.
-    protect_local_state: bool = False
+    # Local-volume state dies with the CVM: refuse replacement and deletion unless allowed.
+    local_state: LocalState | None = None
     health_check: HealthCheck | None = None  # applied when phalaVerifyHealth is on
 
 
@@ -61,6 +69,11 @@ def replacement_triggers(args: PhalaCvmArgs) -> list[Any]:
         phala.os_image or "",
         phala.dev_os,
     ]
+
+
+def local_state_guard_name(cvm_resource_name: str, local_state: LocalState) -> str:
+    """The guard's name is what the engine's protection error shows: it says the way out."""
+    return f"{cvm_resource_name}-local-state-needs-{local_state.opt_in_setting}"
 
 
 def driver_environment(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
@@ -130,6 +143,21 @@ class PhalaCvm(pulumi.ComponentResource):
         if args.role not in protocol.ROLES:
             raise ValueError(f"unknown CVM role {args.role!r}")
 
+        protect = args.local_state is not None and not args.local_state.allowed
+        guard: list[pulumi.Resource] = []
+        if args.local_state is not None:
+            # The engine's refusal of a protected resource can only name the resource, and
+            # tells the operator to edit the program. This protected stand-in for the CVM is
+            # replaced exactly when the CVM would be, and the CVM waits for it, so its name,
+            # which says which setting allows the loss, leads the error.
+            guard.append(
+                local.Command(
+                    local_state_guard_name(name, args.local_state),
+                    triggers=replacement_triggers(args),
+                    opts=pulumi.ResourceOptions(parent=self, protect=protect),
+                )
+            )
+
         command = local.Command(
             f"{name}-deploy",
             create=protocol.CREATE_COMMAND,
@@ -143,7 +171,8 @@ class PhalaCvm(pulumi.ComponentResource):
                 parent=self,
                 additional_secret_outputs=["stdout", "stderr"],
                 delete_before_replace=True,
-                protect=args.protect_local_state,
+                protect=protect,
+                depends_on=guard,
             ),
         )
 

@@ -21,6 +21,7 @@ from plan.evaluate import (
     TOKEN_TYPE,
     ProgramRun,
     Registration,
+    is_deploy_command,
 )
 
 TENANT_COMPONENT = "openclaw-phala:index:OpenClawTenant"
@@ -28,7 +29,7 @@ MUX_COMPONENT = "openclaw-phala:index:MuxServer"
 # The offline cloud answers the permission-group lookup with a fixed id; show its name.
 PERMISSION_GROUP_NAMES = {BUCKET_WRITE_GROUP_ID: r2.BUCKET_ITEM_WRITE_PERMISSION}
 _IMAGE_LINE = re.compile(r"^\s+image:\s*(\S+)\s*$", re.MULTILINE)
-KIND_ORDER = {"stack-reference": 0, "cvm": 1, "bucket": 2, "token": 3}
+KIND_ORDER = {"stack-reference": 0, "cvm": 1, "guard": 2, "bucket": 3, "token": 4}
 
 
 def _owner(run: ProgramRun, registration: Registration) -> tuple[str, str]:
@@ -84,6 +85,18 @@ def describe_cvm(run: ProgramRun, command: Registration) -> dict[str, Any]:
     }
 
 
+def describe_guard(run: ProgramRun, guard: Registration) -> dict[str, Any]:
+    return {
+        "kind": "guard",
+        "key": f"guard/{guard.name}",
+        "owner": "/".join(_owner(run, guard)),
+        "protected": guard.protect,
+        "replacedWhenChanged": dict(
+            zip(REPLACEMENT_TRIGGER_NAMES, guard.plain_inputs["triggers"], strict=True)
+        ),
+    }
+
+
 def describe_bucket(run: ProgramRun, bucket: Registration) -> dict[str, Any]:
     inputs = bucket.plain_inputs
     return {
@@ -121,8 +134,10 @@ def describe_token(run: ProgramRun, token: Registration) -> dict[str, Any]:
 def describe(run: ProgramRun) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for registration in run.registrations:
-        if registration.type == COMMAND_TYPE:
+        if registration.type == COMMAND_TYPE and is_deploy_command(registration.inputs):
             blocks.append(describe_cvm(run, registration))
+        elif registration.type == COMMAND_TYPE:
+            blocks.append(describe_guard(run, registration))
         elif registration.type == BUCKET_TYPE:
             blocks.append(describe_bucket(run, registration))
         elif registration.type == TOKEN_TYPE:
@@ -151,18 +166,25 @@ def render_block(block: dict[str, Any]) -> list[str]:
             f"  jurisdiction   {block['jurisdiction']}",
             f"  kept when the tenant is removed: {_yes(block['keptWhenRemoved'])}",
         ]
+    if kind == "guard":
+        state = "protected" if block["protected"] else "released (the opt-in is set)"
+        return [
+            f"guard {block['key'].removeprefix('guard/')}  ({block['owner']})",
+            f"  {state}: stands for the CVM's local state and is replaced with it",
+        ]
     if kind == "token":
         lines = [f"r2 token {block['name']}  ({block['owner']})"]
         for policy in block["policies"]:
             lines.append(f"  {policy['effect']}: {', '.join(policy['permissions'])}")
             lines += [f"    on {resource}" for resource in sorted(policy["resources"])]
         return lines
+    opt_in = "muxAllowDataLoss" if block["role"] == "mux" else "allowDataLoss"
     protection = (
-        "REFUSED (state on the CVM's volumes would be lost; allow with allowDataLoss)"
+        f"REFUSED (state on the CVM's volumes would be lost; allow with {opt_in})"
         if block["protectedFromReplacement"]
         else "allowed (state is in R2)"
         if block["storage"] == "s3"
-        else "allowed: the local state WILL BE LOST (allowDataLoss is set)"
+        else f"allowed: the local state WILL BE LOST ({opt_in} is set)"
     )
     lines = [
         f"cvm {block['name']}  ({block['owner']}, role {block['role']})",

@@ -58,6 +58,11 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+def is_deploy_command(inputs: Mapping[str, Any]) -> bool:
+    """A CVM's deploy Command (it runs the driver), as opposed to a guard Command."""
+    return "environment" in inputs
+
+
 def fake_app_id(cvm_name: str) -> str:
     return hashlib.sha1(cvm_name.encode()).hexdigest()  # noqa: S324 - a fake id, not security
 
@@ -94,9 +99,11 @@ class FakeCloud(pulumi.runtime.Mocks):
         inputs = dict(args.inputs)
         if args.typ == TOKEN_TYPE:
             return f"{args.name}-id", {**inputs, "value": fake_token_value(args.name)}
-        if args.typ == COMMAND_TYPE:
+        if args.typ == COMMAND_TYPE and is_deploy_command(inputs):
             cvm_name = unwrap(inputs["environment"])[protocol.CVM_NAME]
             return f"{args.name}-id", {**inputs, "stdout": fake_driver_stdout(cvm_name)}
+        if args.typ == COMMAND_TYPE:  # a guard: it runs nothing and prints nothing
+            return f"{args.name}-id", {**inputs, "stdout": "", "stderr": ""}
         if args.typ == STACK_REFERENCE_TYPE:
             reference = self.stack_references.get(inputs["name"])
             if reference is None:
@@ -195,6 +202,16 @@ class ProgramRun:
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
+
+    @property
+    def deploy_commands(self) -> list[Registration]:
+        """The Commands that deploy a CVM each (not the guards)."""
+        return [r for r in self.of_type(COMMAND_TYPE) if is_deploy_command(r.inputs)]
+
+    @property
+    def guards(self) -> list[Registration]:
+        """The protected stand-ins of CVMs that keep state on their own volumes."""
+        return [r for r in self.of_type(COMMAND_TYPE) if not is_deploy_command(r.inputs)]
 
     def named(self, name: str) -> Registration:
         (match,) = [r for r in self.registrations if r.name == name]

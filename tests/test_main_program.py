@@ -21,7 +21,6 @@ from driver import protocol
 from plan.evaluate import (
     BUCKET_TYPE,
     BUCKET_WRITE_GROUP_ID,
-    COMMAND_TYPE,
     TOKEN_TYPE,
     ProgramRun,
     fake_app_id,
@@ -66,7 +65,7 @@ def _env(run: ProgramRun, cvm_name: str) -> dict[str, Any]:
 def test_prod_stack_creates_one_mux_and_a_cvm_per_tenant(prod_run: ProgramRun) -> None:
     assert [r.name for r in prod_run.of_type(MUX_TYPE)] == ["openclaw-mux"]
     assert sorted(r.name for r in prod_run.of_type(TENANT_TYPE)) == sorted(PROD_TENANTS)
-    assert sorted(r.name for r in prod_run.of_type(COMMAND_TYPE)) == sorted(
+    assert sorted(r.name for r in prod_run.deploy_commands) == sorted(
         [f"{name}-deploy" for name in (*PROD_TENANTS, "openclaw-mux")]
     )
 
@@ -141,7 +140,7 @@ def test_token_value_is_a_secret_output(prod_run: ProgramRun) -> None:
 
 
 def test_cvm_command_runs_the_driver_by_relative_path(prod_run: ProgramRun) -> None:
-    for command in prod_run.of_type(COMMAND_TYPE):
+    for command in prod_run.deploy_commands:
         inputs = command.plain_inputs
         # The Phala API key is an operator credential, never a resource input: rotating
         # it must not redeploy anything, and deletes use the current key.
@@ -161,7 +160,7 @@ def test_replacement_triggers_are_the_settings_phala_cannot_update(prod_run: Pro
 
 
 def test_local_tenant_and_mux_are_protected_from_replacement(prod_run: ProgramRun) -> None:
-    protected = {r.name for r in prod_run.of_type(COMMAND_TYPE) if r.protect}
+    protected = {r.name for r in prod_run.deploy_commands if r.protect}
     assert protected == {"staging-agent-deploy", "openclaw-mux-deploy"}
 
 
@@ -170,6 +169,28 @@ def test_allow_data_loss_lifts_the_protection() -> None:
     config["tenants"][0]["allowDataLoss"] = True
     run = run_program(config, secret_keys)
     assert not run.named("local-agent-0-deploy").protect
+    assert not run.named("local-agent-0-local-state-needs-allowDataLoss").protect
+
+
+def test_cvms_with_local_state_have_a_guard_named_after_their_opt_in(
+    prod_run: ProgramRun,
+) -> None:
+    guards = {r.name: r for r in prod_run.guards}
+    assert set(guards) == {
+        "staging-agent-local-state-needs-allowDataLoss",
+        "openclaw-mux-local-state-needs-muxAllowDataLoss",
+    }
+    for guard_name, cvm_name in (
+        ("staging-agent-local-state-needs-allowDataLoss", "staging-agent"),
+        ("openclaw-mux-local-state-needs-muxAllowDataLoss", "openclaw-mux"),
+    ):
+        guard, deploy = guards[guard_name], prod_run.named(f"{cvm_name}-deploy")
+        # Replaced exactly when the CVM would be, protected like it, and first in line.
+        assert guard.plain_inputs["triggers"] == deploy.plain_inputs["triggers"]
+        assert guard.replace_on_changes == ["triggers[*]"]
+        assert guard.protect and deploy.protect
+        assert guard.urn in deploy.dependencies
+        assert "create" not in guard.plain_inputs and "delete" not in guard.plain_inputs
 
 
 def test_tenant_env_carries_keys_and_s3_settings(prod_run: ProgramRun) -> None:
@@ -240,7 +261,7 @@ def test_compose_is_a_plain_input_with_the_pinned_image(prod_run: ProgramRun) ->
 
 
 def test_mux_is_deployed_before_its_tenants(prod_run: ProgramRun) -> None:
-    order = [r.name for r in prod_run.of_type(COMMAND_TYPE)]
+    order = [r.name for r in prod_run.deploy_commands]
     assert order[0] == "openclaw-mux-deploy"
 
 
@@ -405,7 +426,7 @@ def test_all_local_stack_needs_no_cloudflare_at_all() -> None:
     assert run.of_type(BUCKET_TYPE) == []
     assert run.of_type(TOKEN_TYPE) == []
     assert run.calls == []
-    assert len(run.of_type(COMMAND_TYPE)) == 3
+    assert len(run.deploy_commands) == 3
 
 
 def test_all_s3_stack_has_a_bucket_and_token_per_tenant() -> None:
@@ -413,7 +434,7 @@ def test_all_s3_stack_has_a_bucket_and_token_per_tenant() -> None:
     run = run_program(config, secret_keys)
     assert len(run.of_type(BUCKET_TYPE)) == 4
     assert len(run.of_type(TOKEN_TYPE)) == 4
-    assert all(r.protect is False for r in run.of_type(COMMAND_TYPE))
+    assert all(r.protect is False for r in run.deploy_commands)
     assert "mux" not in run.exports  # a null stack output is not exported at all
 
 
@@ -422,7 +443,7 @@ def test_many_tenants_each_get_their_own_resources() -> None:
     run = run_program(config, secret_keys)
     assert len(run.of_type(TENANT_TYPE)) == 60
     assert len(run.of_type(BUCKET_TYPE)) == 48
-    assert len(run.of_type(COMMAND_TYPE)) == 61
+    assert len(run.deploy_commands) == 61
     openclaw_ids = {t["openclawId"] for t in run.plain_exports["tenants"].values()}
     assert len(openclaw_ids) == 60
 
@@ -430,7 +451,7 @@ def test_many_tenants_each_get_their_own_resources() -> None:
 def test_preview_evaluates_without_deploy_outputs() -> None:
     config, secret_keys = prod_config()
     run = run_program(config, secret_keys, preview=True)
-    assert len(run.of_type(COMMAND_TYPE)) == 4
+    assert len(run.deploy_commands) == 4
 
 
 # --------------------------------------------------------------------------- bad config

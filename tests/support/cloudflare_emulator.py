@@ -245,10 +245,13 @@ class CloudflareEmulator:
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.remaining > 0 and (fault.method in (None, method)):
-                    if fault.path_pattern.search(path):
-                        fault.remaining -= 1
-                        return fault
+                if (
+                    fault.remaining > 0
+                    and fault.method in (None, method)
+                    and fault.path_pattern.search(path)
+                ):
+                    fault.remaining -= 1
+                    return fault
         return None
 
     def _permission_groups(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:

@@ -56,7 +56,7 @@ from tests.support.standin_plugins.plugin_rpc import (
 
 PROVIDER_VERSION = "6.17.0"
 BUCKET_TYPE = "cloudflare:index/r2Bucket:R2Bucket"
-TOKEN_TYPE = "cloudflare:index/accountToken:AccountToken"  # noqa: S105 - a type token
+TOKEN_TYPE = "cloudflare:index/accountToken:AccountToken"
 GROUPS_INVOKE = (
     "cloudflare:index/getAccountApiTokenPermissionGroupsList:getAccountApiTokenPermissionGroupsList"
 )
@@ -156,9 +156,7 @@ def token_body(inputs: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def token_state(
-    inputs: dict[str, Any], result: dict[str, Any], value: Any
-) -> dict[str, Any]:
+def token_state(inputs: dict[str, Any], result: dict[str, Any], value: Any) -> dict[str, Any]:
     policies = [
         {
             "effect": policy["effect"],
@@ -195,18 +193,18 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
     def __init__(self) -> None:
         self.client: CloudflareClient | None = None
 
-    def Handshake(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC names)
+    def Handshake(self, request: Any, context: Any) -> Any:
         return provider_pb2.ProviderHandshakeResponse(accept_secrets=True, accept_resources=True)
 
-    def GetPluginInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetPluginInfo(self, request: Any, context: Any) -> Any:
         return plugin_pb2.PluginInfo(version=PROVIDER_VERSION)
 
-    def GetSchema(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetSchema(self, request: Any, context: Any) -> Any:
         return provider_pb2.GetSchemaResponse(
             schema=json.dumps({"name": "cloudflare", "version": PROVIDER_VERSION})
         )
 
-    def CheckConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def CheckConfig(self, request: Any, context: Any) -> Any:
         news = reveal(to_dict(request.news))
         token = news.get("apiToken") or os.environ.get("CLOUDFLARE_API_TOKEN", "")
         failures = []
@@ -219,10 +217,10 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
             )
         return provider_pb2.CheckResponse(inputs=request.news, failures=failures)
 
-    def DiffConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def DiffConfig(self, request: Any, context: Any) -> Any:
         return provider_pb2.DiffResponse(changes=provider_pb2.DiffResponse.DIFF_NONE)
 
-    def Configure(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Configure(self, request: Any, context: Any) -> Any:
         args = reveal(to_dict(request.args)) if request.HasField("args") else {}
         variables = dict(request.variables)
         base_url = (
@@ -259,7 +257,7 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
 
     # ----- invoke ----------------------------------------------------------------------
 
-    def Invoke(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Invoke(self, request: Any, context: Any) -> Any:
         if request.tok != GROUPS_INVOKE:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{request.tok} is not implemented")
         args = reveal(to_dict(request.args))
@@ -288,7 +286,7 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
 
     # ----- resources -------------------------------------------------------------------
 
-    def Check(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Check(self, request: Any, context: Any) -> Any:
         news = to_dict(request.news)
         failures: list[Any] = []
         if request.type == BUCKET_TYPE:
@@ -310,7 +308,7 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
             context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{request.type} is not implemented")
         return provider_pb2.CheckResponse(inputs=to_struct(news), failures=failures)
 
-    def Diff(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Diff(self, request: Any, context: Any) -> Any:
         olds, news = to_dict(request.olds), to_dict(request.news)
         if request.type == BUCKET_TYPE:
             diffs = changed(olds, news, (*BUCKET_REPLACES, "storageClass"))
@@ -336,7 +334,7 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
             hasDetailedDiff=True,
         )
 
-    def Create(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Create(self, request: Any, context: Any) -> Any:
         inputs = to_dict(request.properties)
         plain = reveal(inputs)
         if request.type == BUCKET_TYPE:
@@ -374,7 +372,7 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
         state = token_state(inputs, result, secret(result["value"]))
         return provider_pb2.CreateResponse(id=result["id"], properties=to_struct(state))
 
-    def Read(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Read(self, request: Any, context: Any) -> Any:
         props = to_dict(request.properties)
         inputs = to_dict(request.inputs)
         plain = reveal(props) or reveal(inputs)
@@ -394,7 +392,9 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
                 id=request.id, properties=to_struct(state), inputs=request.inputs
             )
         status, result = self._call(
-            context, f"reading account token {request.id!r}", "GET",
+            context,
+            f"reading account token {request.id!r}",
+            "GET",
             f"accounts/{account}/tokens/{request.id}",
         )
         if status == 404 or result.get("status") in ("expired", "revoked"):
@@ -404,7 +404,7 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
             id=request.id, properties=to_struct(state), inputs=request.inputs
         )
 
-    def Update(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Update(self, request: Any, context: Any) -> Any:
         olds, news = to_dict(request.olds), to_dict(request.news)
         plain = reveal(news)
         if request.type == BUCKET_TYPE:
@@ -435,7 +435,7 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
         state = token_state(news, result, olds.get("value"))
         return provider_pb2.UpdateResponse(properties=to_struct(state))
 
-    def Delete(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Delete(self, request: Any, context: Any) -> Any:
         plain = reveal(to_dict(request.properties))
         account = plain.get("accountId", "")
         if request.type == BUCKET_TYPE:
@@ -455,7 +455,7 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
             )
         return empty_pb2.Empty()
 
-    def Cancel(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Cancel(self, request: Any, context: Any) -> Any:
         return empty_pb2.Empty()
 
 
