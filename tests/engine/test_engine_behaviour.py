@@ -128,7 +128,8 @@ def test_a_local_tenant_is_protected_until_allow_data_loss_then_replaced_delete_
     # The engine can only name the protected resource: the guard's name says the way out.
     assert "move-agent-local-state-needs-allowDataLoss" in refused.output
     assert "marked for protection" in refused.output
-    assert "keep-agent" not in refused.output
+    assert "keep-agent-local-state" not in refused.output
+    assert "keep-agent-deploy" not in refused.output
 
     tenants[1]["allowDataLoss"] = True
     workspace.write_plain_config(STACK, {"tenants": tenants})
