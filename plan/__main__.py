@@ -24,7 +24,7 @@ import pulumi
 
 from components.settings import SettingsError
 from plan.describe import describe, render_plan
-from plan.diff import diff_plans, render_diff
+from plan.diff import diff_plans, render_diff, resource_changes
 from plan.evaluate import REPO_ROOT, run_program
 from plan.placeholders import offline_config, placeholder_mux_stack
 
@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("base")
     diff.add_argument("head")
     diff.add_argument("--stack", default="prod")
+    diff.add_argument(
+        "--json", action="store_true", help="machine-readable: the operation per resource"
+    )
     options = parser.parse_args(argv)
     try:
         if options.command == "show":
@@ -106,8 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             base = plan_at_ref(options.base, options.stack)
             head = plan_at_ref(options.head, options.stack)
-            changes = diff_plans(base, head)
-            print(render_diff(changes, options.stack, options.base, options.head))
+            if options.json:
+                operations = {
+                    identity: change.op
+                    for identity, change in sorted(resource_changes(base, head).items())
+                }
+                print(json.dumps({"resources": operations}, indent=1))
+            else:
+                changes = diff_plans(base, head)
+                print(render_diff(changes, options.stack, options.base, options.head))
     except PlanError as error:
         print(f"plan: {error}", file=sys.stderr)
         return 1

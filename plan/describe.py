@@ -64,6 +64,7 @@ def describe_cvm(run: ProgramRun, command: Registration) -> dict[str, Any]:
     return {
         "kind": "cvm",
         "key": f"cvm/{env[protocol.CVM_NAME]}",
+        "resource": command.name,
         "owner": f"{role}/{owner}",
         "role": env[protocol.ROLE],
         "name": env[protocol.CVM_NAME],
@@ -89,6 +90,7 @@ def describe_guard(run: ProgramRun, guard: Registration) -> dict[str, Any]:
     return {
         "kind": "guard",
         "key": f"guard/{guard.name}",
+        "resource": guard.name,
         "owner": "/".join(_owner(run, guard)),
         "protected": guard.protect,
         "replacedWhenChanged": dict(
@@ -102,6 +104,7 @@ def describe_bucket(run: ProgramRun, bucket: Registration) -> dict[str, Any]:
     return {
         "kind": "bucket",
         "key": f"bucket/{inputs['name']}",
+        "resource": bucket.name,
         "owner": "/".join(_owner(run, bucket)),
         "name": inputs["name"],
         "accountId": inputs["accountId"],
@@ -115,6 +118,7 @@ def describe_token(run: ProgramRun, token: Registration) -> dict[str, Any]:
     return {
         "kind": "token",
         "key": f"token/{inputs['name']}",
+        "resource": token.name,
         "owner": "/".join(_owner(run, token)),
         "name": inputs["name"],
         "policies": [
@@ -144,7 +148,14 @@ def describe(run: ProgramRun) -> list[dict[str, Any]]:
             blocks.append(describe_token(run, registration))
         elif registration.type == STACK_REFERENCE_TYPE:
             name = registration.plain_inputs["name"]
-            blocks.append({"kind": "stack-reference", "key": f"stack/{name}", "stack": name})
+            blocks.append(
+                {
+                    "kind": "stack-reference",
+                    "key": f"stack/{name}",
+                    "resource": registration.name,
+                    "stack": name,
+                }
+            )
     return sorted(blocks, key=lambda block: (KIND_ORDER[block["kind"]], block["key"]))
 
 

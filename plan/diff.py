@@ -1,4 +1,5 @@
-"""What changes between two plans, grouped by tenant, with the dangerous changes flagged."""
+"""What changes between two plans: one operation per resource, in the engine's words
+(create, update, replace, delete), grouped by tenant, with the dangerous changes flagged."""
 
 from __future__ import annotations
 
@@ -14,7 +15,19 @@ FLAG_DELETES = "DELETES CVM"
 FLAG_CREATES = "creates CVM"
 FLAG_DATA = "TOUCHES LOCAL-VOLUME DATA"
 FLAG_REFUSED = "refused by protection unless allowDataLoss is set"
-IGNORED_FIELDS = frozenset({"kind", "key", "owner"})
+IGNORED_FIELDS = frozenset({"kind", "key", "owner", "resource"})
+# Resource options: the engine records a change to them without an operation.
+OPTION_FIELDS = frozenset({"protectedFromReplacement", "protected", "keptWhenRemoved"})
+# Per kind, the fields whose change makes the engine replace the resource.
+REPLACED_WHEN = {
+    "cvm": frozenset(REPLACEMENT_TRIGGER_NAMES),
+    "guard": frozenset({"replacedWhenChanged"}),
+    "bucket": frozenset({"name", "accountId", "jurisdiction"}),
+    "token": frozenset({"accountId"}),
+    "stack-reference": frozenset({"stack"}),
+}
+OPS = ("create", "update", "replace", "delete")
+_SIGNS = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 
 
 @dataclass
@@ -26,6 +39,54 @@ class OwnerChanges:
     def flag(self, text: str) -> None:
         if text not in self.flags:
             self.flags.append(text)
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    op: str  # one of OPS
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    changed: tuple[str, ...] = ()
+
+    @property
+    def block(self) -> dict[str, Any]:
+        block = self.new if self.new is not None else self.old
+        assert block is not None
+        return block
+
+
+def _identity(block: dict[str, Any], by_resource: bool) -> str:
+    return block["resource"] if by_resource else block["key"]
+
+
+def resource_changes(
+    base: list[dict[str, Any]], head: list[dict[str, Any]]
+) -> dict[str, ResourceChange]:
+    """Resource identity -> what the engine will do to it, for every resource that changes.
+
+    Resources are matched by their Pulumi name (as the engine matches URNs), or by key
+    when the base plan predates names in plans."""
+    by_resource = all("resource" in block for block in (*base, *head))
+    before = {_identity(b, by_resource): b for b in base if b["kind"] in REPLACED_WHEN}
+    after = {_identity(b, by_resource): b for b in head if b["kind"] in REPLACED_WHEN}
+    changes: dict[str, ResourceChange] = {}
+    for identity in before.keys() - after.keys():
+        changes[identity] = ResourceChange("delete", before[identity], None)
+    for identity in after.keys() - before.keys():
+        changes[identity] = ResourceChange("create", None, after[identity])
+    for identity in before.keys() & after.keys():
+        old, new = before[identity], after[identity]
+        changed = tuple(
+            name
+            for name in sorted(set(old) | set(new))
+            if name not in IGNORED_FIELDS | OPTION_FIELDS and old.get(name) != new.get(name)
+        )
+        if changed:
+            replaced = any(name in REPLACED_WHEN[old["kind"]] for name in changed)
+            changes[identity] = ResourceChange(
+                "replace" if replaced else "update", old, new, changed
+            )
+    return changes
 
 
 def _holds_local_data(block: dict[str, Any]) -> bool:
@@ -42,59 +103,39 @@ def _field_lines(name: str, old: Any, new: Any) -> list[str]:
 
 
 def diff_plans(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[OwnerChanges]:
-    before = {block["key"]: block for block in base}
-    after = {block["key"]: block for block in head}
     changes: dict[str, OwnerChanges] = defaultdict(lambda: OwnerChanges(""))
-
-    def entry(block: dict[str, Any]) -> OwnerChanges:
+    ordered = sorted(
+        resource_changes(base, head).values(),
+        key=lambda c: (OPS.index(c.op), c.block["key"]),
+    )
+    for change in ordered:
+        block = change.block
         owner = block.get("owner", block["key"])
-        change = changes[owner]
-        change.owner = owner
-        return change
-
-    for key in sorted(before.keys() - after.keys()):
-        block = before[key]
-        change = entry(block)
-        change.lines.append(f"- removed {key}")
-        if block["kind"] == "cvm":
-            change.flag(FLAG_DELETES)
-            if _holds_local_data(block):
-                change.flag(FLAG_DATA)
-                if block["protectedFromReplacement"]:
-                    change.flag(FLAG_REFUSED)
-        if block["kind"] == "bucket" and block.get("keptWhenRemoved"):
-            change.lines.append(f"  (bucket {block['name']} is kept: its data is not deleted)")
-
-    for key in sorted(after.keys() - before.keys()):
-        block = after[key]
-        change = entry(block)
-        change.lines.append(f"+ added {key}")
-        if block["kind"] == "cvm":
-            change.flag(FLAG_CREATES)
-
-    for key in sorted(before.keys() & after.keys()):
-        old, new = before[key], after[key]
-        changed = [
-            name
-            for name in sorted(set(old) | set(new))
-            if name not in IGNORED_FIELDS and old.get(name) != new.get(name)
-        ]
-        if not changed:
+        entry = changes[owner]
+        entry.owner = owner
+        entry.lines.append(f"{_SIGNS[change.op]} {change.op} {block['key']}")
+        if change.op == "update" or change.op == "replace":
+            assert change.old is not None and change.new is not None
+            for name in change.changed:
+                entry.lines += _field_lines(name, change.old.get(name), change.new.get(name))
+        if block["kind"] == "bucket" and change.op == "delete" and block.get("keptWhenRemoved"):
+            entry.lines.append(f"  (bucket {block['name']} is kept: its data is not deleted)")
+        if block["kind"] != "cvm":
             continue
-        change = entry(new)
-        change.lines.append(f"~ changed {key}")
-        for name in changed:
-            change.lines += _field_lines(name, old.get(name), new.get(name))
-        if old["kind"] != "cvm":
+        if change.op == "create":
+            entry.flag(FLAG_CREATES)
             continue
-        if any(name in REPLACEMENT_TRIGGER_NAMES for name in changed):
-            change.flag(FLAG_REPLACES)
-            if _holds_local_data(old):
-                change.flag(FLAG_DATA)
-                if old["protectedFromReplacement"]:
-                    change.flag(FLAG_REFUSED)
-        if "storage" in changed:
-            change.flag(FLAG_DATA)
+        if "storage" in change.changed:
+            entry.flag(FLAG_DATA)
+        if change.op == "update":
+            continue
+        entry.flag(FLAG_DELETES if change.op == "delete" else FLAG_REPLACES)
+        if _holds_local_data(block):
+            entry.flag(FLAG_DATA)
+            old = change.old
+            assert old is not None
+            if old["protectedFromReplacement"]:
+                entry.flag(FLAG_REFUSED)
     return sorted(changes.values(), key=lambda c: c.owner)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -121,9 +122,12 @@ def test_diff_between_two_refs_flags_replacements_and_local_data(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     sections = {block.splitlines()[0]: block for block in result.stdout.split("\n## ")[1:]}
     alice = sections["tenant/alice-agent  [DELETES CVM]"]
-    assert "- removed bucket/openclaw-alice-agent" in alice
+    assert "- delete cvm/alice-agent" in alice
+    assert "- delete bucket/openclaw-alice-agent" in alice
+    assert "- delete token/openclaw-phala-openclaw-alice-agent-rw" in alice
     assert "is kept: its data is not deleted" in alice
     bob = sections["tenant/bob-agent  [REPLACES CVM]"]
+    assert "+- replace cvm/bob-agent" in bob
     assert "  instanceType: 'tdx.large' -> 'tdx.xlarge'" in bob
     assert "+    image: h4x3rotab/openclaw-cvm@sha256:" + "d" * 64 in bob
     staging = sections[
@@ -131,8 +135,22 @@ def test_diff_between_two_refs_flags_replacements_and_local_data(tmp_path: Path)
         "refused by protection unless allowDataLoss is set]"
     ]
     assert "  instanceType: 'tdx.small' -> 'tdx.medium'" in staging
-    assert "tenant/erin-agent  [creates CVM]" in sections
+    assert "+- replace guard/staging-agent-local-state-needs-allowDataLoss" in staging
+    assert "+ create cvm/erin-agent" in sections["tenant/erin-agent  [creates CVM]"]
     assert not any(title.startswith("mux/") for title in sections)
+
+    as_json = run_plan("diff", "HEAD~1", "HEAD", "--stack", "prod", "--json", cwd=repo)
+    assert json.loads(as_json.stdout)["resources"] == {
+        "alice-agent-storage-bucket": "delete",
+        "alice-agent-deploy": "delete",
+        "alice-agent-storage-token": "delete",
+        "bob-agent-deploy": "replace",
+        "erin-agent-storage-bucket": "create",
+        "erin-agent-deploy": "create",
+        "erin-agent-storage-token": "create",
+        "staging-agent-deploy": "replace",
+        "staging-agent-local-state-needs-allowDataLoss": "replace",
+    }
 
 
 def test_diff_of_identical_refs_reports_no_changes(tmp_path: Path) -> None:
