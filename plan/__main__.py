@@ -42,6 +42,16 @@ def plan_blocks(stack: str) -> list[dict[str, Any]]:
         if config.get("muxStack")
         else None
     )
+    return blocks_for(config, secret_keys, stack, references)
+
+
+def blocks_for(
+    config: dict[str, Any],
+    secret_keys: list[str],
+    stack: str,
+    references: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The plan of one config (keys without the project namespace)."""
     try:
         run = run_program(
             config, secret_keys, preview=True, stack=stack, stack_references=references

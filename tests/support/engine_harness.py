@@ -263,6 +263,9 @@ class PulumiWorkspace:
         else:
             self.run(*args, "--", value).expect_success()
 
+    def remove_config(self, stack: str, path: str) -> None:
+        self.run("config", "rm", "--path", "--stack", stack, f"{PROJECT}:{path}").expect_success()
+
     def set_secret(self, stack: str, path: str, value: str) -> None:
         self.set_config(stack, path, value, secret=True)
 

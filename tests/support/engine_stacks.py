@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.phala_emulator import PhalaCloudEmulator, RequestRecord
 from tests.support.stack_configs import MUX_IMAGE, base_config, with_secrets
@@ -42,6 +44,29 @@ def preview_ops(preview: dict[str, Any]) -> dict[str, str]:
     }
 
 
+# The resources whose operations the offline plan predicts.
+PLANNED_TYPES = frozenset(
+    {
+        COMMAND_TYPE,
+        "cloudflare:index/r2Bucket:R2Bucket",
+        "cloudflare:index/accountToken:AccountToken",
+    }
+)
+_REPLACE_STEPS = frozenset({"replace", "create-replacement", "delete-replaced"})
+
+
+def engine_operations(preview: dict[str, Any]) -> dict[str, str]:
+    """Resource name -> create/update/replace/delete, from a `pulumi preview --json`."""
+    operations: dict[str, str] = {}
+    for step in preview.get("steps", []):
+        state = step.get("newState") or step.get("oldState") or {}
+        if state.get("type") not in PLANNED_TYPES or step["op"] in ("same", "read", "refresh"):
+            continue
+        op = "replace" if step["op"] in _REPLACE_STEPS else step["op"]
+        operations[step["urn"].rsplit("::", 1)[-1]] = op
+    return operations
+
+
 def export_resources(workspace: PulumiWorkspace, stack: str, *, show_secrets: bool) -> list[Any]:
     args = ["stack", "export", "--stack", stack]
     if show_secrets:
@@ -69,6 +94,13 @@ def command_states(workspace: PulumiWorkspace, stack: str) -> dict[str, dict[str
             name = resource["urn"].rsplit("::", 1)[-1].removesuffix("-deploy")
             states[name] = shown(resource["outputs"])
     return states
+
+
+def print_past_capture(request: pytest.FixtureRequest, lines: Sequence[str]) -> None:
+    """Print to the terminal even while pytest captures output (timings for the notes)."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n".join(lines), flush=True)
 
 
 def write_requests(emulator: PhalaCloudEmulator) -> list[RequestRecord]:

@@ -1,0 +1,309 @@
+"""A whole fleet through its life under the real engine, step by step, in file order.
+
+The stack is shaped like Pulumi.prod.yaml: a mux, S3 tenants in the default and `eu`
+jurisdictions, and a local tenant. Both vendors are emulated (Phala Cloud and Cloudflare);
+each step checks the real `pulumi preview --json` / `up` result and the request logs, and
+that the offline plan (`plan.diff.resource_changes`) names the same operation per
+resource as the real preview. The wall time of each step is printed at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import r2
+from plan.__main__ import blocks_for
+from plan.diff import resource_changes
+from tests.support.cloudflare_emulator import CloudflareEmulator
+from tests.support.engine_harness import PulumiWorkspace
+from tests.support.engine_stacks import engine_operations, print_past_capture, write_requests
+from tests.support.phala_emulator import PhalaCloudEmulator
+from tests.support.stack_configs import prod_config
+
+STACK = "prod"
+IMAGE_V2 = "h4x3rotab/openclaw-cvm@sha256:" + "e" * 64
+
+
+@dataclass
+class Fleet:
+    workspace: PulumiWorkspace
+    phala: PhalaCloudEmulator
+    cloudflare: CloudflareEmulator
+    config: dict[str, Any]
+    secret_keys: list[str]
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+    def tenant(self, name: str) -> dict[str, Any]:
+        (entry,) = [t for t in self.config["tenants"] if t["name"] == name]
+        return entry
+
+    def change(self, **values: Any) -> dict[str, Any]:
+        """Apply config changes (plain keys); returns the config as it was before."""
+        before = copy.deepcopy(self.config)
+        self.config.update(values)
+        self.workspace.write_plain_config(STACK, values)
+        return before
+
+    def set_tenants(self, tenants: list[dict[str, Any]]) -> dict[str, Any]:
+        before = self.change(tenants=tenants)
+        names = {t["name"] for t in tenants}
+        for name in names - set(before["tenantSecrets"]):
+            key = f"mk-{name}-" + hashlib.sha256(name.encode()).hexdigest()[:36]
+            self.config["tenantSecrets"][name] = {"masterKey": key}
+            self.workspace.set_secret(STACK, f"tenantSecrets.{name}.masterKey", key)
+        return before
+
+    def preview(
+        self, before: dict[str, Any] | None, *, expect_failure: bool = False
+    ) -> dict[str, str]:
+        """The real preview's operation per resource, checked against the offline plan's
+        between the config before the change (None: an empty stack) and now."""
+        result = self.workspace.run("preview", "--json", "--stack", STACK)
+        assert (result.returncode != 0) == expect_failure, result.output
+        operations = engine_operations(result.json)
+        base = self.blocks(before) if before is not None else []
+        offline = resource_changes(base, self.blocks(self.config))
+        assert {name: change.op for name, change in offline.items()} == operations
+        return operations
+
+    def blocks(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        return blocks_for(config, self.secret_keys, STACK)
+
+    def up(self) -> None:
+        self.workspace.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
+
+    def clear_logs(self) -> None:
+        self.phala.clear_log()
+        self.cloudflare.clear_log()
+
+    def cloudflare_writes(self) -> list[str]:
+        return [f"{r.method} {r.path}" for r in self.cloudflare.request_log if r.method != "GET"]
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    engine_dir: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Fleet]:
+    config, secret_keys = prod_config()
+    config["phalaVerifyHealth"] = False  # the emulator's gateway domain does not resolve
+    state: Fleet | None = None
+    with (
+        PhalaCloudEmulator(provision_seconds=0.2, update_seconds=0.2) as phala,
+        CloudflareEmulator(account_id=config["cloudflareAccountId"]) as cloudflare,
+    ):
+        workspace = PulumiWorkspace(engine_dir, tmp_path_factory.mktemp("fleet"), phala, cloudflare)
+        try:
+            workspace.init_stack(STACK)
+            workspace.configure(STACK, config, secret_keys)
+            state = Fleet(workspace, phala, cloudflare, config, secret_keys)
+            yield state
+        finally:
+            workspace.close()
+    if state is not None and state.timings:
+        lines = ["", "fleet lifecycle under the real engine (wall time per step):"]
+        lines += [f"  {step:<72} {seconds:6.1f} s" for step, seconds in state.timings]
+        print_past_capture(request, lines)
+
+
+@pytest.fixture
+def timed(fleet: Fleet, request: pytest.FixtureRequest) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    step = request.node.name.removeprefix("test_").split("_", 1)[1].replace("_", " ")
+    fleet.timings.append((step, time.monotonic() - started))
+
+
+def s3_env(fleet: Fleet, tenant: str) -> dict[str, str]:
+    cvm = fleet.phala.cvm_by_name(tenant)
+    assert cvm is not None
+    return fleet.phala.decrypted_env(cvm)
+
+
+def test_01_create_makes_every_bucket_token_and_cvm(fleet: Fleet, timed: None) -> None:
+    operations = fleet.preview(None)  # from an empty stack: everything is created
+    assert set(operations.values()) == {"create"}
+    fleet.up()
+
+    account = fleet.config["cloudflareAccountId"]
+    assert set(fleet.cloudflare.buckets()) == {
+        ("default", "openclaw-alice-agent"),
+        ("eu", "openclaw-bob-agent-eu"),
+    }
+    tokens = {t["name"]: t for t in fleet.cloudflare.tokens().values()}
+    for tenant, jurisdiction, bucket in (
+        ("alice-agent", "default", "openclaw-alice-agent"),
+        ("bob-agent", "eu", "openclaw-bob-agent-eu"),
+    ):
+        token = tokens[r2.token_name(bucket)]
+        (policy,) = token["policies"]
+        assert policy["resources"] == {r2.bucket_resource_key(account, jurisdiction, bucket): "*"}
+        assert [g["id"] for g in policy["permission_groups"]] == [
+            "2efd5506f9c8494dacb1fa10a3e7d5b6"
+        ]
+        env = s3_env(fleet, tenant)
+        assert env["S3_BUCKET"] == bucket
+        assert env["AWS_ACCESS_KEY_ID"] == token["id"]
+        value = fleet.cloudflare.token_value(token["id"])
+        assert env["AWS_SECRET_ACCESS_KEY"] == hashlib.sha256(value.encode()).hexdigest()
+        assert env["S3_ENDPOINT"] == r2.s3_endpoint(account, jurisdiction)
+    assert "S3_BUCKET" not in s3_env(fleet, "staging-agent")
+    assert sorted(c.name for c in fleet.phala.cvms()) == sorted(
+        ["openclaw-mux", "alice-agent", "bob-agent", "staging-agent"]
+    )
+
+
+def test_02_no_op_preview_and_up_write_nothing(fleet: Fleet, timed: None) -> None:
+    assert fleet.preview(copy.deepcopy(fleet.config)) == {}
+    fleet.clear_logs()
+    fleet.workspace.run("up", "--yes", "--expect-no-changes", "--stack", STACK).expect_success()
+    assert write_requests(fleet.phala) == []
+    assert fleet.cloudflare_writes() == []
+
+
+def test_03_new_image_digest_updates_only_the_tenant_commands_in_place(
+    fleet: Fleet, timed: None
+) -> None:
+    before_ids = {c.name: c.vm_uuid for c in fleet.phala.cvms()}
+    before = fleet.change(openclawImage=IMAGE_V2)
+    operations = fleet.preview(before)
+    assert operations == {
+        f"{name}-deploy": "update" for name in ("alice-agent", "bob-agent", "staging-agent")
+    }
+    fleet.clear_logs()
+    fleet.up()
+    assert {c.name: c.vm_uuid for c in fleet.phala.cvms()} == before_ids
+    assert {r.method for r in write_requests(fleet.phala)} == {"PATCH"}
+    assert fleet.cloudflare_writes() == []
+
+
+def test_04_s3_tenant_instance_type_replaces_only_its_cvm_deleting_first(
+    fleet: Fleet, timed: None
+) -> None:
+    old = fleet.phala.cvm_by_name("bob-agent")
+    tenants = copy.deepcopy(fleet.config["tenants"])
+    next(t for t in tenants if t["name"] == "bob-agent")["instanceType"] = "tdx.xlarge"
+    before = fleet.set_tenants(tenants)
+    assert fleet.preview(before) == {"bob-agent-deploy": "replace"}
+    fleet.clear_logs()
+    fleet.up()
+    new = fleet.phala.cvm_by_name("bob-agent")
+    assert new.vm_uuid != old.vm_uuid and new.instance_type == "tdx.xlarge"
+    writes = [f"{r.method} {r.path}" for r in write_requests(fleet.phala)]
+    assert writes[0] == f"DELETE /cvms/{old.vm_uuid.replace('-', '')}", writes
+    assert "POST /cvms/provision" in writes[1:]
+    assert not any(w.startswith("PATCH") for w in writes), "no other CVM may be touched"
+    assert fleet.cloudflare_writes() == []
+
+
+def test_05_local_tenant_instance_type_is_refused_until_allow_data_loss(
+    fleet: Fleet, timed: None
+) -> None:
+    old = fleet.phala.cvm_by_name("staging-agent")
+    tenants = copy.deepcopy(fleet.config["tenants"])
+    next(t for t in tenants if t["name"] == "staging-agent")["instanceType"] = "tdx.medium"
+    before = fleet.set_tenants(tenants)
+    refused = fleet.workspace.run("preview", "--stack", STACK)
+    assert refused.returncode != 0
+    assert "staging-agent-local-state-needs-allowDataLoss" in refused.output
+    assert "marked for protection" in refused.output
+    operations = fleet.preview(before, expect_failure=True)
+    assert operations["staging-agent-deploy"] == "replace"
+
+    next(t for t in tenants if t["name"] == "staging-agent")["allowDataLoss"] = True
+    fleet.set_tenants(tenants)
+    fleet.clear_logs()
+    fleet.up()
+    new = fleet.phala.cvm_by_name("staging-agent")
+    assert new.vm_uuid != old.vm_uuid and new.instance_type == "tdx.medium"
+
+
+def test_06_a_new_tenant_creates_only_its_resources(fleet: Fleet, timed: None) -> None:
+    tenants = [*copy.deepcopy(fleet.config["tenants"]), {"name": "carol-agent", "storage": "s3"}]
+    before = fleet.set_tenants(tenants)
+    assert fleet.preview(before) == {
+        "carol-agent-deploy": "create",
+        "carol-agent-storage-bucket": "create",
+        "carol-agent-storage-token": "create",
+    }
+    fleet.clear_logs()
+    fleet.up()
+    assert {f"{r.method} {r.path}" for r in write_requests(fleet.phala)} <= {
+        "POST /cvms/provision",
+        "POST /cvms",
+    }
+    assert ("default", "openclaw-carol-agent") in fleet.cloudflare.buckets()
+
+
+def test_07_removing_an_s3_tenant_deletes_its_cvm_and_token_and_keeps_its_bucket(
+    fleet: Fleet, timed: None
+) -> None:
+    alice_token = next(
+        t["id"]
+        for t in fleet.cloudflare.tokens().values()
+        if t["name"] == r2.token_name("openclaw-alice-agent")
+    )
+    tenants = [t for t in copy.deepcopy(fleet.config["tenants"]) if t["name"] != "alice-agent"]
+    before = fleet.change(tenants=tenants)
+    # A tenant's secrets go with it (the program refuses secrets for unknown tenants).
+    fleet.workspace.remove_config(STACK, "tenantSecrets.alice-agent")
+    del fleet.config["tenantSecrets"]["alice-agent"]
+    assert fleet.preview(before) == {
+        "alice-agent-deploy": "delete",
+        "alice-agent-storage-bucket": "delete",
+        "alice-agent-storage-token": "delete",
+    }
+    fleet.clear_logs()
+    fleet.up()
+    assert fleet.phala.cvm_by_name("alice-agent") is None
+    assert alice_token not in fleet.cloudflare.tokens()
+    assert ("default", "openclaw-alice-agent") in fleet.cloudflare.buckets()  # retained
+    assert not any("/r2/buckets" in w for w in fleet.cloudflare_writes())
+
+
+def test_08_refresh_drops_what_was_deleted_out_of_band_and_up_recreates_it(
+    fleet: Fleet, timed: None
+) -> None:
+    fleet.workspace.run("refresh", "--yes", "--stack", STACK).expect_success()
+    fleet.workspace.run("preview", "--expect-no-changes", "--stack", STACK).expect_success()
+
+    bob_token = next(
+        t["id"]
+        for t in fleet.cloudflare.tokens().values()
+        if t["name"] == r2.token_name("openclaw-bob-agent-eu")
+    )
+    fleet.cloudflare.delete_token_behind_back(bob_token)
+    fleet.cloudflare.delete_bucket_behind_back("openclaw-carol-agent")
+    refreshed = fleet.workspace.run("refresh", "--yes", "--json", "--stack", STACK)
+    refreshed.expect_success()
+    fleet.up()
+
+    tokens = {t["name"]: t for t in fleet.cloudflare.tokens().values()}
+    new_token = tokens[r2.token_name("openclaw-bob-agent-eu")]
+    assert new_token["id"] != bob_token
+    # The CVM follows its new credentials.
+    assert s3_env(fleet, "bob-agent")["AWS_ACCESS_KEY_ID"] == new_token["id"]
+    assert ("default", "openclaw-carol-agent") in fleet.cloudflare.buckets()
+    fleet.workspace.run("preview", "--expect-no-changes", "--stack", STACK).expect_success()
+
+
+def test_09_destroy_after_release_leaves_only_the_retained_buckets(
+    fleet: Fleet, timed: None
+) -> None:
+    fleet.change(muxAllowDataLoss=True)
+    fleet.up()
+    fleet.workspace.run("destroy", "--yes", "--stack", STACK).expect_success()
+    assert fleet.phala.cvms() == []
+    assert fleet.cloudflare.tokens() == {}
+    assert set(fleet.cloudflare.buckets()) == {
+        ("default", "openclaw-alice-agent"),
+        ("eu", "openclaw-bob-agent-eu"),
+        ("default", "openclaw-carol-agent"),
+    }
