@@ -1,6 +1,7 @@
 """openclaw-phala: OpenClaw gateways in Phala Cloud CVMs, with their state
 encrypted into Cloudflare R2 and a shared mux-server fronting the chat bots."""
 
+from components.deployed_stack import DeployedStack
 from components.mux_reference import mux_endpoint_from_stack
 from components.mux_server import MuxServer, MuxServerArgs
 from components.openclaw_tenant import OpenClawTenant, OpenClawTenantArgs
@@ -9,6 +10,10 @@ from components.stack_outputs import export_stack_outputs
 from components.tenant_storage import lookup_bucket_write_permission_group
 
 settings = load_settings()
+
+# What the last deployment runs with: a running tenant's or mux's key may not change
+# without an opt-in (components/key_change.py).
+deployed = DeployedStack()
 
 # Storage: every s3 tenant's token is scoped by one shared permission-group lookup.
 bucket_write_permission = (
@@ -22,7 +27,12 @@ bucket_write_permission = (
 mux = (
     MuxServer(
         settings.mux.name,
-        MuxServerArgs(settings=settings.mux, image=settings.images.mux or "", phala=settings.phala),
+        MuxServerArgs(
+            settings=settings.mux,
+            image=settings.images.mux or "",
+            phala=settings.phala,
+            deployed_register_key_fingerprint=deployed.mux_register_key_fingerprint(),
+        ),
     )
     if settings.mux
     else None
@@ -44,6 +54,7 @@ tenants = [
             cloudflare_account_id=settings.cloudflare.account_id,
             bucket_write_permission_group_id=bucket_write_permission,
             mux=mux_endpoint,
+            deployed_key_fingerprint=deployed.tenant_key_fingerprint(tenant.name),
         ),
     )
     for tenant in settings.tenants

@@ -10,6 +10,7 @@ from components import urls
 from components.compose import mux_compose
 from components.cvm_env import mux_env
 from components.derived_outputs import mux_key_outputs
+from components.key_change import GuardedKey, checked_key, key_fingerprint
 from components.phala_cvm import HealthCheck, LocalState, PhalaCvm, PhalaCvmArgs
 from components.secret_value import SecretValue
 from components.settings import MuxSettings, PhalaSettings
@@ -29,6 +30,13 @@ class MuxServerArgs:
     settings: MuxSettings
     image: str
     phala: PhalaSettings
+    # The fingerprint of the register key the mux runs with (None: not deployed yet).
+    deployed_register_key_fingerprint: pulumi.Input[str | None] = None
+
+
+REGISTER_KEY_CHANGE_LOSS = (
+    "cuts every tenant off this mux: each holds the old key until it is redeployed"
+)
 
 
 def _secret(value: SecretValue | None) -> pulumi.Output[str] | None:
@@ -50,6 +58,7 @@ class MuxServer(pulumi.ComponentResource):
     base_url: pulumi.Output[str]
     health_url: pulumi.Output[str]
     register_key: pulumi.Output[str]  # secret
+    register_key_fingerprint: pulumi.Output[str]  # public: see components/key_change.py
     admin_token: pulumi.Output[str]  # secret
     endpoint: MuxEndpoint
 
@@ -72,6 +81,17 @@ class MuxServer(pulumi.ComponentResource):
         )
         # Settings validation guarantees both exist (explicitly or through the master key).
         assert register_key is not None and admin_token is not None
+        register_key = checked_key(
+            register_key,
+            pulumi.Output.from_input(args.deployed_register_key_fingerprint),
+            GuardedKey(
+                key_setting="muxRegisterKey" if secrets.register_key else "muxMasterKey",
+                owner=f"mux {mux.name}",
+                opt_in_setting="muxAllowKeyChange",
+                loss=REGISTER_KEY_CHANGE_LOSS,
+            ),
+            mux.allow_key_change,
+        )
 
         self.cvm = PhalaCvm(
             name,
@@ -99,6 +119,7 @@ class MuxServer(pulumi.ComponentResource):
         self.base_url = self.cvm.address(urls.mux_base_url)
         self.health_url = self.cvm.address(urls.mux_health_url)
         self.register_key = register_key
+        self.register_key_fingerprint = pulumi.Output.unsecret(register_key.apply(key_fingerprint))
         self.admin_token = admin_token
         self.endpoint = MuxEndpoint(base_url=self.base_url, register_key=register_key)
 

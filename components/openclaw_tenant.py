@@ -10,10 +10,11 @@ from components import r2, urls
 from components.compose import openclaw_compose
 from components.cvm_env import S3Credentials, tenant_env
 from components.derived_outputs import tenant_key_outputs
+from components.key_change import GuardedKey, checked_key, key_fingerprint
 from components.mux_server import MuxEndpoint
 from components.openclaw_config import encode_config, tenant_config
 from components.phala_cvm import HealthCheck, LocalState, PhalaCvm, PhalaCvmArgs
-from components.settings import PhalaSettings, StorageMode, TenantSettings
+from components.settings import TENANT_SECRETS_KEY, PhalaSettings, StorageMode, TenantSettings
 from components.tenant_storage import TenantStorage, TenantStorageArgs
 from driver import protocol
 
@@ -28,6 +29,16 @@ class OpenClawTenantArgs:
     cloudflare_account_id: str | None  # required for s3 tenants (validated in settings)
     bucket_write_permission_group_id: pulumi.Input[str] | None
     mux: MuxEndpoint | None = None
+    # The fingerprint of the MASTER_KEY the tenant runs with (None: not deployed yet).
+    deployed_key_fingerprint: pulumi.Input[str | None] = None
+
+
+def key_change_loss(storage_mode: StorageMode) -> str:
+    lost = "makes its encrypted state in R2 unreadable, " if storage_mode is StorageMode.S3 else ""
+    return (
+        f"{lost}changes its gateway token (its dashboard link stops working) and its "
+        "openclawId (every mux pairing must be redone)"
+    )
 
 
 def _bootstrap_config(gateway_token: str, mux_base_url: str, register_key: str) -> str:
@@ -40,6 +51,7 @@ class OpenClawTenant(pulumi.ComponentResource):
     cvm: PhalaCvm
     gateway_token: pulumi.Output[str]  # secret
     openclaw_id: pulumi.Output[str]
+    key_fingerprint: str  # public: see components/key_change.py
     gateway_url: pulumi.Output[str]
     dashboard_url: pulumi.Output[str]  # secret: carries the gateway token
     ssh_host: pulumi.Output[str]
@@ -51,7 +63,18 @@ class OpenClawTenant(pulumi.ComponentResource):
         super().__init__("openclaw-phala:index:OpenClawTenant", name, None, opts)
         tenant = args.tenant
         self.tenant = tenant
-        master_key = pulumi.Output.secret(tenant.master_key.reveal())
+        master_key = checked_key(
+            pulumi.Output.secret(tenant.master_key.reveal()),
+            pulumi.Output.from_input(args.deployed_key_fingerprint),
+            GuardedKey(
+                key_setting=f"{TENANT_SECRETS_KEY}.{tenant.name}.masterKey",
+                owner=f"tenant {tenant.name}",
+                opt_in_setting=f"{tenant.config_path}.allowKeyChange",
+                loss=key_change_loss(tenant.storage_mode),
+            ),
+            tenant.allow_key_change,
+        )
+        self.key_fingerprint = key_fingerprint(tenant.master_key.reveal())
         keys = tenant_key_outputs(tenant.master_key)
         self.gateway_token = keys.gateway_token
         self.openclaw_id = keys.openclaw_id

@@ -124,6 +124,12 @@ SCALAR_KEYS: Final[tuple[ScalarKey, ...]] = (
         "Allow replacing or deleting the mux CVM, which destroys its pairing DB and WhatsApp auth.",
     ),
     ScalarKey(
+        "muxAllowKeyChange",
+        "boolean",
+        False,
+        "Allow a new register key for a running mux; every tenant must then be redeployed.",
+    ),
+    ScalarKey(
         "muxStack",
         "string",
         "",
@@ -188,6 +194,7 @@ TENANT_FIELDS: Final[Mapping[str, str]] = {
     "s3Prefix": "Key prefix inside the bucket (s3 only); defaults to openclaw-data.",
     "cvmId": "Existing CVM id (UUID or app_<hex>) to adopt instead of creating a new CVM.",
     "allowDataLoss": "Local storage only: allow replacing or deleting the CVM and its data.",
+    "allowKeyChange": "Allow a new MASTER_KEY for this running tenant (its old state is lost).",
 }
 TENANT_SECRET_FIELDS: Final[Mapping[str, str]] = {
     "masterKey": "The tenant's MASTER_KEY (at least 32 characters). Keep today's key.",
@@ -260,6 +267,8 @@ class TenantSettings:
     instance_type: str
     existing_cvm_id: str | None
     allow_data_loss: bool
+    allow_key_change: bool
+    config_path: str  # where it is configured, e.g. "tenants[2]", for messages
     master_key: SecretValue = field(repr=False)
     redpill_api_key: SecretValue = field(repr=False)
 
@@ -284,6 +293,7 @@ class MuxSettings:
     existing_cvm_id: str | None
     telegram_bot_username: str | None
     allow_data_loss: bool
+    allow_key_change: bool
     secrets: MuxSecrets = field(repr=False)
 
 
@@ -672,6 +682,11 @@ def _one_tenant(
             "applies only to storage 'local' (s3 state survives a CVM replacement)",
         )
 
+    allow_key_change = entry.get("allowKeyChange", False)
+    if not isinstance(allow_key_change, bool):
+        report("allowKeyChange", "must be true or false")
+        allow_key_change = False
+
     master_key, redpill = _tenant_secrets(name, all_secrets, shared_redpill, problems)
     if len(problems.items) > before or master_key is None or redpill is None:
         return None
@@ -682,6 +697,8 @@ def _one_tenant(
         instance_type=instance_type,
         existing_cvm_id=cvm_id,
         allow_data_loss=allow_data_loss,
+        allow_key_change=allow_key_change,
+        config_path=where,
         master_key=master_key,
         redpill_api_key=redpill,
     )
@@ -823,6 +840,7 @@ def _mux_settings(
         existing_cvm_id=cvm_id,
         telegram_bot_username=username.lstrip("@") if username else None,
         allow_data_loss=scalars["muxAllowDataLoss"],
+        allow_key_change=scalars["muxAllowKeyChange"],
         secrets=MuxSecrets(
             master_key=secret["muxMasterKey"],
             register_key=secret["muxRegisterKey"],

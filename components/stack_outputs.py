@@ -6,11 +6,12 @@ URLs in their own outputs keeps them readable in every consuming stack.
 
     contractVersion  1
     tenants          {name: {name, storageMode, bucket, s3Endpoint, s3Region, s3Provider,
-                             s3Prefix, openclawId, cvmId, appId, gatewayBaseDomain,
-                             composeHash, gatewayUrl, sshHost, inboundUrl, phalaDashboardUrl}}
+                             s3Prefix, openclawId, keyFingerprint, cvmId, appId,
+                             gatewayBaseDomain, composeHash, gatewayUrl, sshHost, inboundUrl,
+                             phalaDashboardUrl}}
     tenantSecrets    {name: {gatewayToken, dashboardUrl, s3AccessKeyId, s3SecretAccessKey}}  secret
     mux              {name, cvmId, appId, gatewayBaseDomain, composeHash, baseUrl, healthUrl,
-                      phalaDashboardUrl} | null
+                      phalaDashboardUrl, registerKeyFingerprint} | null
     muxSecrets       {registerKey, adminToken} | null                                      secret
 """
 
@@ -22,6 +23,7 @@ from typing import Any, Final
 import pulumi
 
 from components import urls
+from components.deployed_stack import KEY_FINGERPRINT_FIELD, REGISTER_KEY_FINGERPRINT_FIELD
 from components.mux_server import MuxServer
 from components.openclaw_tenant import OpenClawTenant, s3_output_fields
 
@@ -35,6 +37,7 @@ def tenant_outputs(tenant: OpenClawTenant) -> dict[str, Any]:
         "storageMode": tenant.tenant.storage_mode.value,
         **s3_output_fields(tenant),
         "openclawId": tenant.openclaw_id,
+        KEY_FINGERPRINT_FIELD: tenant.key_fingerprint,
         "cvmId": cvm.cvm_id,
         "appId": cvm.app_id,
         "gatewayBaseDomain": cvm.gateway_base_domain,
@@ -67,6 +70,7 @@ def mux_outputs(mux: MuxServer, name: str) -> dict[str, Any]:
         "baseUrl": mux.base_url,
         "healthUrl": mux.health_url,
         "phalaDashboardUrl": cvm.cvm_id.apply(urls.phala_dashboard_url),
+        REGISTER_KEY_FINGERPRINT_FIELD: mux.register_key_fingerprint,
     }
 
 

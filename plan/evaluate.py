@@ -91,9 +91,18 @@ def fake_driver_stdout(cvm_name: str) -> str:
 class FakeCloud(pulumi.runtime.Mocks):
     """Outputs shaped like the real providers', deterministic per resource name."""
 
-    def __init__(self, stack_references: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        stack: str = "prod",
+        deployed_outputs: Mapping[str, Any] | None = None,
+    ) -> None:
         self.stack_references = stack_references or {}
         self.calls: list[pulumi.runtime.MockCallArgs] = []
+        # The program reads its own last outputs; by default the stack was never deployed.
+        self.own_stack_suffix = f"/{PROJECT}/{stack}"
+        self.deployed_outputs = dict(deployed_outputs or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = dict(args.inputs)
@@ -106,6 +115,8 @@ class FakeCloud(pulumi.runtime.Mocks):
             return f"{args.name}-id", {**inputs, "stdout": "", "stderr": ""}
         if args.typ == STACK_REFERENCE_TYPE:
             reference = self.stack_references.get(inputs["name"])
+            if reference is None and inputs["name"].endswith(self.own_stack_suffix):
+                reference = {"outputs": self.deployed_outputs}
             if reference is None:
                 raise KeyError(f"no fake stack {inputs['name']!r}")
             return inputs["name"], {
@@ -282,6 +293,7 @@ def run_program(
     stack: str = "prod",
     cwd: Path | None = None,
     stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+    deployed_outputs: Mapping[str, Any] | None = None,
     record: bool = True,
 ) -> ProgramRun:
     """Evaluate __main__.py with this config (keys without the project namespace).
@@ -289,7 +301,7 @@ def run_program(
     With record=False the plain mock monitor is used, so timing the program does
     not also time this harness's bookkeeping.
     """
-    mocks = FakeCloud(stack_references)
+    mocks = FakeCloud(stack_references, stack=stack, deployed_outputs=deployed_outputs)
     monitor = RecordingMonitor(mocks) if record else pulumi_mocks.MockMonitor(mocks)
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)

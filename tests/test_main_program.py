@@ -16,6 +16,8 @@ import pulumi
 import pytest
 
 from components import derivation
+from components.derivation import derive_mux_keys
+from components.key_change import key_fingerprint
 from components.openclaw_config import INBOUND_URL_TEMPLATE
 from driver import protocol
 from plan.evaluate import (
@@ -490,3 +492,60 @@ def test_same_config_gives_identical_inputs_from_any_directory(tmp_path: Path) -
     for _, inputs in snapshot(first):
         assert str(tmp_path) not in inputs
         assert "/work/" not in inputs and "/home/" not in inputs.replace("/home/root/.ssh", "")
+
+
+# --------------------------------------------------------------------------- key changes
+
+
+def _deployed_with(config: dict, **overrides: str) -> dict:
+    """Stack outputs as a deployment with these keys (fingerprints) would have left them."""
+    tenants = {
+        name: {"keyFingerprint": key_fingerprint(secrets["masterKey"])}
+        for name, secrets in config["tenantSecrets"].items()
+    }
+    for name, key in overrides.items():
+        tenants[name.replace("_", "-")] = {"keyFingerprint": key_fingerprint(key)}
+    return {"tenants": tenants}
+
+
+def test_a_redeploy_with_the_same_keys_passes_the_key_guard() -> None:
+    config, secret_keys = prod_config()
+    deployed = _deployed_with(config)
+    deployed["mux"] = {
+        "registerKeyFingerprint": key_fingerprint(derive_mux_keys(MUX_MASTER_KEY).register_key)
+    }
+    run = run_program(config, secret_keys, preview=True, deployed_outputs=deployed)
+    exported = run.plain_exports["tenants"]["alice-agent"]["keyFingerprint"]
+    assert exported == deployed["tenants"]["alice-agent"]["keyFingerprint"]
+    assert not is_secret(run.exports["tenants"]["alice-agent"]["keyFingerprint"])
+
+
+def test_a_changed_master_key_of_a_running_tenant_fails_the_preview() -> None:
+    config, secret_keys = prod_config()
+    deployed = _deployed_with(config, bob_agent="the-key-bob-runs-with-0123456789abcdef")
+    with pytest.raises(pulumi.RunError) as info:
+        run_program(config, secret_keys, preview=True, deployed_outputs=deployed)
+    message = str(info.value)
+    assert message.startswith("openclaw-phala:tenantSecrets.bob-agent.masterKey (tenant bob-agent)")
+    assert "R2 unreadable" in message and "openclawId" in message
+    assert "tenants[1].allowKeyChange: true" in message
+    assert config["tenantSecrets"]["bob-agent"]["masterKey"] not in message
+
+
+def test_allow_key_change_lets_the_new_master_key_through() -> None:
+    config, secret_keys = prod_config()
+    deployed = _deployed_with(config, bob_agent="the-key-bob-runs-with-0123456789abcdef")
+    config["tenants"][1]["allowKeyChange"] = True
+    run_program(config, secret_keys, preview=True, deployed_outputs=deployed)
+
+
+def test_a_changed_mux_register_key_fails_the_preview_naming_mux_allow_key_change() -> None:
+    config, secret_keys = prod_config()
+    deployed = _deployed_with(config)
+    deployed["mux"] = {"registerKeyFingerprint": key_fingerprint("the-old-register-key")}
+    with pytest.raises(pulumi.RunError) as info:
+        run_program(config, secret_keys, preview=True, deployed_outputs=deployed)
+    assert "openclaw-phala:muxMasterKey (mux openclaw-mux)" in str(info.value)
+    assert "muxAllowKeyChange: true" in str(info.value)
+    config["muxAllowKeyChange"] = True
+    run_program(config, secret_keys, preview=True, deployed_outputs=deployed)

@@ -44,7 +44,8 @@ def _bootstrap(run: Any, tenant: str) -> tuple[Any, dict[str, Any]]:
 
 def test_tenants_join_the_mux_of_the_referenced_stack() -> None:
     run = run_tenants_stack(mux_stack_outputs())
-    (reference,) = run.of_type(STACK_REFERENCE_TYPE)
+    reference = run.named("mux-stack")
+    assert reference.type == STACK_REFERENCE_TYPE
     assert reference.plain_inputs["name"] == MUX_STACK
     for tenant in ("carol-agent", "dave-agent"):
         wrapped, config = _bootstrap(run, tenant)

@@ -335,6 +335,13 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], set[str] | None, str, str]] = [
         "only to storage 'local'",
     ),
     (
+        "allowKeyChange that is not a boolean",
+        good_config(tenants=[{"name": "alice-agent", "allowKeyChange": "yes"}]),
+        None,
+        "tenants[0].allowKeyChange",
+        "must be true or false",
+    ),
+    (
         "tenant field of the wrong type",
         good_config(tenants=[{"name": "alice-agent", "instanceType": 3}]),
         None,

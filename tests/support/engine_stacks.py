@@ -38,9 +38,12 @@ def local_stack_config(
 
 
 def preview_ops(preview: dict[str, Any]) -> dict[str, str]:
-    """URN -> step op of a `pulumi preview --json`, without the unchanged ("same") ones."""
+    """URN -> step op of a `pulumi preview --json`, without the unchanged ("same") ones and
+    the reads (the program reads its own last outputs on every run)."""
     return {
-        step["urn"]: step["op"] for step in preview.get("steps", []) if step.get("op") != "same"
+        step["urn"]: step["op"]
+        for step in preview.get("steps", [])
+        if step.get("op") not in ("same", "read")
     }
 
 
