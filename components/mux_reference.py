@@ -9,6 +9,23 @@ import pulumi
 from components.mux_server import MuxEndpoint
 
 SUPPORTED_CONTRACT_VERSION = 1
+# The engine's built-in function behind every StackReference: it fails as an error the
+# program can catch, where a failed StackReference read aborts the whole preview.
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+
+
+def require_readable_stack(stack_name: str) -> None:
+    """Fail the preview in one line, naming muxStack, when the stack cannot be read."""
+    try:
+        pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack_name})
+    except Exception as error:
+        # "invoke of … failed: invocation of … returned an error: unknown stack "…"": keep
+        # the engine's own reason.
+        reason = str(error).rsplit("returned an error: ", 1)[-1].split(" failed: ", 1)[-1]
+        raise pulumi.RunError(
+            f"muxStack {stack_name}: cannot be read ({reason}); it must name a deployed "
+            "mux stack in this backend, as <organization>/openclaw-phala/<stack>"
+        ) from None
 
 
 def require_output_field(
@@ -40,6 +57,7 @@ def mux_endpoint_from_stack(stack_name: str) -> MuxEndpoint:
     The register key stays secret across the reference: the source stack exports
     it inside the secret `muxSecrets` output, and it is re-wrapped here as well.
     """
+    require_readable_stack(stack_name)
     reference = pulumi.StackReference("mux-stack", stack_name=stack_name)
     version = reference.get_output("contractVersion")
 
