@@ -2,6 +2,7 @@
 encrypted into Cloudflare R2 and a shared mux-server fronting the chat bots."""
 
 from components.deployed_stack import DeployedStack
+from components.drift_repair import RepairPlan
 from components.mux_reference import mux_endpoint_from_stack
 from components.mux_server import MuxServer, MuxServerArgs
 from components.openclaw_tenant import OpenClawTenant, OpenClawTenantArgs
@@ -14,6 +15,9 @@ settings = load_settings()
 # What the last deployment runs with: a running tenant's or mux's key may not change
 # without an opt-in (components/key_change.py).
 deployed = DeployedStack()
+# pulumi_command cannot refresh: CVMs changed or deleted outside Pulumi are found by
+# reading them, and redeployed by this run (components/drift_repair.py).
+repairs = RepairPlan(deployed.tenants, deployed.mux)
 
 # Storage: every s3 tenant's token is scoped by one shared permission-group lookup.
 bucket_write_permission = (
@@ -32,6 +36,7 @@ mux = (
             image=settings.images.mux or "",
             phala=settings.phala,
             deployed_register_key_fingerprint=deployed.mux_register_key_fingerprint(),
+            repair_generation=repairs.generation(settings.mux.name),
         ),
     )
     if settings.mux
@@ -55,6 +60,7 @@ tenants = [
             bucket_write_permission_group_id=bucket_write_permission,
             mux=mux_endpoint,
             deployed_key_fingerprint=deployed.tenant_key_fingerprint(tenant.name),
+            repair_generation=repairs.generation(tenant.name),
         ),
     )
     for tenant in settings.tenants

@@ -35,6 +35,14 @@ class DeployedStack:
             )
         )
 
+    @property
+    def tenants(self) -> pulumi.Output[Any]:
+        return self._reference.get_output("tenants")
+
+    @property
+    def mux(self) -> pulumi.Output[Any]:
+        return self._reference.get_output("mux")
+
     def mux_register_key_fingerprint(self) -> pulumi.Output[str | None]:
         return self._reference.get_output("mux").apply(
             lambda mux: _field(mux, REGISTER_KEY_FINGERPRINT_FIELD)

@@ -32,6 +32,7 @@ class MuxServerArgs:
     phala: PhalaSettings
     # The fingerprint of the register key the mux runs with (None: not deployed yet).
     deployed_register_key_fingerprint: pulumi.Input[str | None] = None
+    repair_generation: pulumi.Input[int] = 0  # see components/drift_repair.py
 
 
 REGISTER_KEY_CHANGE_LOSS = (
@@ -112,6 +113,7 @@ class MuxServer(pulumi.ComponentResource):
                 existing_cvm_id=mux.existing_cvm_id,
                 # The pairing DB and WhatsApp auth live on the CVM's volumes.
                 local_state=LocalState("muxAllowDataLoss", mux.allow_data_loss),
+                repair_generation=args.repair_generation,
                 health_check=HealthCheck(MUX_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_JSON_OK),
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -31,6 +31,7 @@ class OpenClawTenantArgs:
     mux: MuxEndpoint | None = None
     # The fingerprint of the MASTER_KEY the tenant runs with (None: not deployed yet).
     deployed_key_fingerprint: pulumi.Input[str | None] = None
+    repair_generation: pulumi.Input[int] = 0  # see components/drift_repair.py
 
 
 def key_change_loss(storage_mode: StorageMode) -> str:
@@ -127,6 +128,7 @@ class OpenClawTenant(pulumi.ComponentResource):
                     if tenant.storage_mode is StorageMode.LOCAL
                     else None
                 ),
+                repair_generation=args.repair_generation,
                 health_check=HealthCheck(GATEWAY_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_HTTP),
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -43,6 +43,7 @@ class PhalaCvmArgs:
     # Local-volume state dies with the CVM: refuse replacement and deletion unless allowed.
     local_state: LocalState | None = None
     health_check: HealthCheck | None = None  # applied when phalaVerifyHealth is on
+    repair_generation: pulumi.Input[int] = 0  # see components/drift_repair.py
 
 
 # What `phala deploy --cvm-id` cannot change in place, so a change means a new CVM.
@@ -91,6 +92,7 @@ def driver_environment(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
         protocol.DEV_OS: "true" if phala.dev_os else "false",
         protocol.SSH_PUBLIC_KEY: phala.ssh_public_key or "",
         protocol.WAIT_TIMEOUT_SECONDS: str(phala.wait_timeout_seconds),
+        protocol.REPAIR_GENERATION: pulumi.Output.from_input(args.repair_generation).apply(str),
         protocol.COMPOSE: args.compose,
         protocol.ENV_KEYS: ",".join(args.env.values),
         protocol.SECRET_ENV_KEYS: ",".join(
@@ -131,6 +133,7 @@ class PhalaCvm(pulumi.ComponentResource):
     status: pulumi.Output[str]
     gateway_base_domain: pulumi.Output[str]
     compose_hash: pulumi.Output[str]
+    repair_generation: pulumi.Output[int]
     _record: pulumi.Output[dict[str, str]]
 
     def __init__(
@@ -185,6 +188,7 @@ class PhalaCvm(pulumi.ComponentResource):
         self.status = record.apply(lambda r: r["status"])
         self.gateway_base_domain = record.apply(lambda r: r["gatewayBaseDomain"])
         self.compose_hash = record.apply(lambda r: r["composeHash"])
+        self.repair_generation = pulumi.Output.from_input(args.repair_generation)
 
         self.register_outputs(
             {

@@ -7,11 +7,11 @@ URLs in their own outputs keeps them readable in every consuming stack.
     contractVersion  1
     tenants          {name: {name, storageMode, bucket, s3Endpoint, s3Region, s3Provider,
                              s3Prefix, openclawId, keyFingerprint, cvmId, appId,
-                             gatewayBaseDomain, composeHash, gatewayUrl, sshHost, inboundUrl,
-                             phalaDashboardUrl}}
+                             gatewayBaseDomain, composeHash, repairGeneration, gatewayUrl,
+                             sshHost, inboundUrl, phalaDashboardUrl}}
     tenantSecrets    {name: {gatewayToken, dashboardUrl, s3AccessKeyId, s3SecretAccessKey}}  secret
-    mux              {name, cvmId, appId, gatewayBaseDomain, composeHash, baseUrl, healthUrl,
-                      phalaDashboardUrl, registerKeyFingerprint} | null
+    mux              {name, cvmId, appId, gatewayBaseDomain, composeHash, repairGeneration,
+                      baseUrl, healthUrl, phalaDashboardUrl, registerKeyFingerprint} | null
     muxSecrets       {registerKey, adminToken} | null                                      secret
 """
 
@@ -24,6 +24,7 @@ import pulumi
 
 from components import urls
 from components.deployed_stack import KEY_FINGERPRINT_FIELD, REGISTER_KEY_FINGERPRINT_FIELD
+from components.drift_repair import REPAIR_GENERATION_FIELD
 from components.mux_server import MuxServer
 from components.openclaw_tenant import OpenClawTenant, s3_output_fields
 
@@ -42,6 +43,7 @@ def tenant_outputs(tenant: OpenClawTenant) -> dict[str, Any]:
         "appId": cvm.app_id,
         "gatewayBaseDomain": cvm.gateway_base_domain,
         "composeHash": cvm.compose_hash,
+        REPAIR_GENERATION_FIELD: cvm.repair_generation,
         "gatewayUrl": tenant.gateway_url,
         "sshHost": tenant.ssh_host,
         "inboundUrl": tenant.inbound_url,
@@ -67,6 +69,7 @@ def mux_outputs(mux: MuxServer, name: str) -> dict[str, Any]:
         "appId": cvm.app_id,
         "gatewayBaseDomain": cvm.gateway_base_domain,
         "composeHash": cvm.compose_hash,
+        REPAIR_GENERATION_FIELD: cvm.repair_generation,
         "baseUrl": mux.base_url,
         "healthUrl": mux.health_url,
         "phalaDashboardUrl": cvm.cvm_id.apply(urls.phala_dashboard_url),

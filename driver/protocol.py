@@ -41,6 +41,9 @@ HEALTH_URL_TEMPLATE: Final = PREFIX + "HEALTH_URL_TEMPLATE"
 HEALTH_EXPECT: Final = PREFIX + "HEALTH_EXPECT"
 HEALTH_EXPECT_JSON_OK: Final = "json-ok"  # HTTP 200 with a JSON body {"ok": true}
 HEALTH_EXPECT_HTTP: Final = "http"  # any HTTP answer below 500
+# Raised by the program when it finds the CVM drifted: a changed input, so the update
+# path runs and redeploys (components/drift_repair.py). The driver does not read it.
+REPAIR_GENERATION: Final = PREFIX + "REPAIR_GENERATION"
 
 # Operator environment, deliberately not Command inputs: rotating the API key or
 # moving the checkout must not redeploy anything.

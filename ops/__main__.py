@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SEC",
         help=f"HTTP timeout for the mux admin API (default {DEFAULT_HTTP_TIMEOUT_SEC:g})",
     )
+    pair.add_argument(
+        "--mux-url",
+        metavar="URL",
+        help="reach the mux admin API here instead of the outputs' mux baseUrl, e.g. "
+        "http://127.0.0.1:18891 through an SSH tunnel (https, or http to loopback only)",
+    )
     _add_outputs_source(pair)
     pair.set_defaults(handler=_run_pair)
 
@@ -180,7 +186,10 @@ def _run_pair(arguments: argparse.Namespace, stdout: TextIO, _stderr: TextIO) ->
         openclaw_id=tenant.openclaw_id, inbound_url=tenant.inbound_url, **request_options
     )
     token = mint_pairing_token(
-        mux.base_url, mux_secrets.admin_token, request, timeout_sec=arguments.timeout
+        arguments.mux_url or mux.base_url,
+        mux_secrets.admin_token,
+        request,
+        timeout_sec=arguments.timeout,
     )
     print(format_pairing_token(tenant.name, token, datetime.now(tz=UTC)), file=stdout)
     return 0

@@ -11,50 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
+from components.drift import CvmStatus, compare
 from driver.phala_cvm import PhalaApi, PhalaApiError, phala_credentials
 from ops import ConfigError, OpsError
 from ops.stack_outputs import StackOutputs
-
-RUNNING = "running"
-
-
-@dataclass(frozen=True)
-class CvmStatus:
-    role: str  # "tenant" or "mux"
-    name: str
-    cvm_id: str
-    expected_compose_hash: str
-    live_status: str | None = None  # None when the CVM no longer exists
-    live_compose_hash: str | None = None
-    live_name: str | None = None
-    problems: tuple[str, ...] = field(default=())
-
-    @property
-    def drifted(self) -> bool:
-        return bool(self.problems)
-
-
-def compare(
-    role: str, name: str, cvm_id: str, expected_hash: str, live: Mapping[str, object] | None
-) -> CvmStatus:
-    """Pure: the verdict for one CVM, given what Phala reports (None: not found)."""
-    if live is None:
-        return CvmStatus(role, name, cvm_id, expected_hash, problems=("missing",))
-    status = str(live.get("status") or "unknown")
-    live_hash = str(live.get("compose_hash") or "")
-    live_name = str(live.get("name") or "")
-    problems = []
-    if live_name != name:
-        problems.append(f"renamed to {live_name!r}")
-    if status != RUNNING:
-        problems.append(f"not running ({status})")
-    if live_hash != expected_hash:
-        problems.append("compose changed outside Pulumi")
-    return CvmStatus(
-        role, name, cvm_id, expected_hash, status, live_hash, live_name, tuple(problems)
-    )
 
 
 def check_stack(outputs: StackOutputs, api: PhalaApi) -> list[CvmStatus]:

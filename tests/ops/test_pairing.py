@@ -77,6 +77,22 @@ def outputs_for(tmp_path: Path, mux_base_url: str) -> Path:
     return write_outputs(tmp_path / "outputs.json", make_outputs(mux_base_url=mux_base_url))
 
 
+def test_mux_url_reaches_the_admin_api_elsewhere_than_the_outputs_base_url(
+    tmp_path: Path, fake_mux: FakeMuxAdmin
+) -> None:
+    outputs = outputs_for(tmp_path, "https://unreachable-18891.example.invalid")
+    run = run_pair(outputs, "alice", "telegram", "--mux-url", fake_mux.base_url)
+    assert run.exit_code == 0, run.stderr
+    (request,) = fake_mux.requests
+    assert request.body["openclawId"] == ALICE_OPENCLAW_ID
+
+
+def test_mux_url_in_plain_http_off_loopback_is_refused(tmp_path: Path) -> None:
+    outputs = outputs_for(tmp_path, "https://mux.example.invalid")
+    run = run_pair(outputs, "alice", "telegram", "--mux-url", "http://10.1.2.3:18891")
+    assert "must be an https:// URL" in assert_one_line_error(run, 2)
+
+
 def test_telegram_pairing_sends_documented_body_and_prints_start_command(
     tmp_path: Path, fake_mux: FakeMuxAdmin
 ) -> None:

@@ -195,10 +195,12 @@ class PulumiWorkspace:
 
     # ----- running pulumi -----------------------------------------------------------
 
-    def start(self, *args: str, stdin: str | None = None) -> subprocess.Popen[str]:
+    def start(
+        self, *args: str, stdin: str | None = None, cwd: Path | None = None
+    ) -> subprocess.Popen[str]:
         process = subprocess.Popen(
             [str(self.bin_dir / "pulumi"), *args],
-            cwd=self.project_dir,
+            cwd=cwd or self.project_dir,
             env=self.environment(),
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -214,9 +216,10 @@ class PulumiWorkspace:
         *args: str,
         stdin: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        cwd: Path | None = None,
     ) -> PulumiResult:
         started = time.monotonic()
-        process = self.start(*args, stdin=stdin)
+        process = self.start(*args, stdin=stdin, cwd=cwd)
         try:
             stdout, stderr = process.communicate(input=stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
