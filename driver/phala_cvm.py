@@ -214,10 +214,43 @@ def render_env_file(env: Mapping[str, str]) -> str:
     return "".join(dotenv_line(key, value) + "\n" for key, value in env.items())
 
 
+WORKDIR_PREFIX = "openclaw-phala-"
+_WORKDIR_NAME = re.compile(re.escape(WORKDIR_PREFIX) + r"(\d+)-")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive, and not ours to judge
+    return True
+
+
+def sweep_orphaned_workdirs(temp_root: Path) -> list[Path]:
+    """Remove the workdirs of drivers that were killed (SIGKILL leaves no chance to clean
+    up, and their env files hold secrets). A workdir is orphaned when it is ours and the
+    process named in it is gone; a reused pid only delays the sweep to a later run."""
+    swept = []
+    for path in temp_root.glob(f"{WORKDIR_PREFIX}*"):
+        match = _WORKDIR_NAME.match(path.name)
+        if match is None or not path.is_dir() or path.stat().st_uid != os.getuid():
+            continue
+        if int(match.group(1)) != os.getpid() and not _process_alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            swept.append(path)
+    return swept
+
+
 @contextmanager
 def private_workdir() -> Iterator[Path]:
-    """A 0700 temp dir for the env file, compose and key files; removed on every exit."""
-    path = Path(tempfile.mkdtemp(prefix="openclaw-phala-"))
+    """A 0700 temp dir for the env file, compose and key files; removed on every exit.
+
+    Its name carries this process's pid, so a later run can sweep it if this one is
+    killed outright."""
+    sweep_orphaned_workdirs(Path(tempfile.gettempdir()))
+    path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     try:
         path.chmod(0o700)
         yield path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -438,3 +439,24 @@ def test_a_health_template_with_an_unknown_placeholder_is_a_clear_error() -> Non
     deployer = driver.Deployer(spec, cli=None, api=None, scrub=str)  # type: ignore[arg-type]
     with pytest.raises(driver.DriverError, match="may use only"):
         deployer.verify_health({"app_id": "a" * 40, "gateway": {"base_domain": "x.example"}})
+
+
+# --------------------------------------------------------------------------- orphaned workdirs
+
+
+def test_a_killed_drivers_workdir_is_swept_and_live_ones_are_kept(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["sleep", "0"])
+    dead.wait()  # its pid is gone now
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        orphan = tmp_path / f"{driver.WORKDIR_PREFIX}{dead.pid}-abc"
+        running = tmp_path / f"{driver.WORKDIR_PREFIX}{alive.pid}-def"
+        unrelated = tmp_path / f"{driver.WORKDIR_PREFIX}not-a-pid"
+        for folder in (orphan, running, unrelated):
+            folder.mkdir()
+            (folder / "deploy.env").write_text("MASTER_KEY=secret\n")
+        assert driver.sweep_orphaned_workdirs(tmp_path) == [orphan]
+        assert not orphan.exists() and running.exists() and unrelated.exists()
+    finally:
+        alive.kill()
+        alive.wait()
