@@ -1,11 +1,14 @@
 """openclaw-phala: OpenClaw gateways in Phala Cloud CVMs, with their state
 encrypted into Cloudflare R2 and a shared mux-server fronting the chat bots."""
 
+import pulumi
+
 from components.deployed_stack import DeployedStack
 from components.drift_repair import RepairPlan
 from components.mux_reference import mux_endpoint_from_stack
 from components.mux_server import MuxServer, MuxServerArgs
 from components.openclaw_tenant import OpenClawTenant, OpenClawTenantArgs
+from components.rollout import waves
 from components.stack_config import load_settings
 from components.stack_outputs import export_stack_outputs
 from components.tenant_storage import lookup_bucket_write_permission_group
@@ -49,21 +52,28 @@ elif settings.mux_stack is not None:
 else:
     mux_endpoint = None
 
-tenants = [
-    OpenClawTenant(
-        tenant.name,
-        OpenClawTenantArgs(
-            tenant=tenant,
-            image=settings.images.openclaw or "",
-            phala=settings.phala,
-            cloudflare_account_id=settings.cloudflare.account_id,
-            bucket_write_permission_group_id=bucket_write_permission,
-            mux=mux_endpoint,
-            deployed_key_fingerprint=deployed.tenant_key_fingerprint(tenant.name),
-            repair_generation=repairs.generation(tenant.name),
-        ),
-    )
-    for tenant in settings.tenants
-]
+# Tenants, wave by wave: each wave deploys once the one before is deployed and healthy.
+tenants: list[OpenClawTenant] = []
+previous_wave: tuple[pulumi.Resource, ...] = ()
+for wave in waves(settings.tenants):
+    deployed_wave = [
+        OpenClawTenant(
+            tenant.name,
+            OpenClawTenantArgs(
+                tenant=tenant,
+                image=settings.images.openclaw or "",
+                phala=settings.phala,
+                cloudflare_account_id=settings.cloudflare.account_id,
+                bucket_write_permission_group_id=bucket_write_permission,
+                mux=mux_endpoint,
+                deployed_key_fingerprint=deployed.tenant_key_fingerprint(tenant.name),
+                repair_generation=repairs.generation(tenant.name),
+                after=previous_wave,
+            ),
+        )
+        for tenant in wave
+    ]
+    tenants += deployed_wave
+    previous_wave = tuple(tenant.cvm.command for tenant in deployed_wave)
 
 export_stack_outputs(tenants, mux, settings.mux.name if settings.mux else None)

@@ -32,6 +32,7 @@ class OpenClawTenantArgs:
     # The fingerprint of the MASTER_KEY the tenant runs with (None: not deployed yet).
     deployed_key_fingerprint: pulumi.Input[str | None] = None
     repair_generation: pulumi.Input[int] = 0  # see components/drift_repair.py
+    after: tuple[pulumi.Resource, ...] = ()  # the previous rollout wave (components/rollout.py)
 
 
 def key_change_loss(storage_mode: StorageMode) -> str:
@@ -129,6 +130,7 @@ class OpenClawTenant(pulumi.ComponentResource):
                     else None
                 ),
                 repair_generation=args.repair_generation,
+                after=args.after,
                 health_check=HealthCheck(GATEWAY_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_HTTP),
             ),
             opts=pulumi.ResourceOptions(parent=self),

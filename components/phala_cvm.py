@@ -44,6 +44,8 @@ class PhalaCvmArgs:
     local_state: LocalState | None = None
     health_check: HealthCheck | None = None  # applied when phalaVerifyHealth is on
     repair_generation: pulumi.Input[int] = 0  # see components/drift_repair.py
+    # Deploy only once these are deployed (and healthy): the previous rollout wave.
+    after: tuple[pulumi.Resource, ...] = ()
 
 
 # What `phala deploy --cvm-id` cannot change in place, so a change means a new CVM.
@@ -92,7 +94,11 @@ def driver_environment(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
         protocol.DEV_OS: "true" if phala.dev_os else "false",
         protocol.SSH_PUBLIC_KEY: phala.ssh_public_key or "",
         protocol.WAIT_TIMEOUT_SECONDS: str(phala.wait_timeout_seconds),
-        protocol.REPAIR_GENERATION: pulumi.Output.from_input(args.repair_generation).apply(str),
+        protocol.REPAIR_GENERATION: (
+            str(args.repair_generation)
+            if isinstance(args.repair_generation, int)
+            else pulumi.Output.from_input(args.repair_generation).apply(str)
+        ),
         protocol.COMPOSE: args.compose,
         protocol.ENV_KEYS: ",".join(args.env.values),
         protocol.SECRET_ENV_KEYS: ",".join(
@@ -134,6 +140,7 @@ class PhalaCvm(pulumi.ComponentResource):
     gateway_base_domain: pulumi.Output[str]
     compose_hash: pulumi.Output[str]
     repair_generation: pulumi.Output[int]
+    command: local.Command
     _record: pulumi.Output[dict[str, str]]
 
     def __init__(
@@ -175,9 +182,10 @@ class PhalaCvm(pulumi.ComponentResource):
                 additional_secret_outputs=["stdout", "stderr"],
                 delete_before_replace=True,
                 protect=protect,
-                depends_on=guard,
+                depends_on=[*guard, *args.after],
             ),
         )
+        self.command = command
 
         # stdout is secret-marked as a precaution; the driver guarantees these fields
         # hold no secret, and ids and URLs must stay readable in outputs and diffs.

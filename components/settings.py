@@ -38,6 +38,7 @@ class MuxChannel(StrEnum):
 R2_JURISDICTIONS: Final = ("default", "eu", "fedramp")
 DEFAULT_S3_PREFIX: Final = "openclaw-data"
 MIN_MASTER_KEY_LENGTH: Final = 32
+MAX_ROLLOUT_WAVE: Final = 100
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ TENANT_FIELDS: Final[Mapping[str, str]] = {
     "cvmId": "Existing CVM id (UUID or app_<hex>) to adopt instead of creating a new CVM.",
     "allowDataLoss": "Local storage only: allow replacing or deleting the CVM and its data.",
     "allowKeyChange": "Allow a new MASTER_KEY for this running tenant (its old state is lost).",
+    "rolloutWave": "Rollout wave, 0 first: a wave deploys once the one before is up and healthy.",
 }
 TENANT_SECRET_FIELDS: Final[Mapping[str, str]] = {
     "masterKey": "The tenant's MASTER_KEY (at least 32 characters). Keep today's key.",
@@ -268,6 +270,7 @@ class TenantSettings:
     existing_cvm_id: str | None
     allow_data_loss: bool
     allow_key_change: bool
+    rollout_wave: int
     config_path: str  # where it is configured, e.g. "tenants[2]", for messages
     master_key: SecretValue = field(repr=False)
     redpill_api_key: SecretValue = field(repr=False)
@@ -686,6 +689,14 @@ def _one_tenant(
     if not isinstance(allow_key_change, bool):
         report("allowKeyChange", "must be true or false")
         allow_key_change = False
+    rollout_wave = entry.get("rolloutWave", 0)
+    if (
+        isinstance(rollout_wave, bool)
+        or not isinstance(rollout_wave, int)
+        or not 0 <= rollout_wave <= MAX_ROLLOUT_WAVE
+    ):
+        report("rolloutWave", f"must be a whole number from 0 to {MAX_ROLLOUT_WAVE}")
+        rollout_wave = 0
 
     master_key, redpill = _tenant_secrets(name, all_secrets, shared_redpill, problems)
     if len(problems.items) > before or master_key is None or redpill is None:
@@ -698,6 +709,7 @@ def _one_tenant(
         existing_cvm_id=cvm_id,
         allow_data_loss=allow_data_loss,
         allow_key_change=allow_key_change,
+        rollout_wave=rollout_wave,
         config_path=where,
         master_key=master_key,
         redpill_api_key=redpill,

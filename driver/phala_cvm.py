@@ -40,6 +40,9 @@ from driver import protocol  # noqa: E402
 
 DEFAULT_CLI = PROJECT_DIR / "node_modules" / ".bin" / "phala"
 POLL_SECONDS_VAR = "OPENCLAW_PHALA_POLL_SECONDS"  # operator/test knob, not a Command input
+# Operator/test knob, not a Command input: send health checks to this URL template
+# ({app_id}, {base_domain}) instead, e.g. through a tunnel. Only where a check is on.
+HEALTH_URL_OVERRIDE_VAR = "OPENCLAW_PHALA_HEALTH_URL_OVERRIDE"
 CLI_TIMEOUT_SECONDS = 180
 # `phala deploy --wait` gives up after 300 s by itself; allow it that plus a margin.
 UPDATE_TIMEOUT_SECONDS = 420
@@ -136,6 +139,8 @@ def read_spec(environ: Mapping[str, str]) -> CvmSpec:
         name for name in environ.get(protocol.SECRET_ENV_KEYS, "").split(",") if name
     )
     template = environ.get(protocol.HEALTH_URL_TEMPLATE, "")
+    if template and environ.get(HEALTH_URL_OVERRIDE_VAR):
+        template = environ[HEALTH_URL_OVERRIDE_VAR]
     health = (
         HealthCheck(template, environ.get(protocol.HEALTH_EXPECT, protocol.HEALTH_EXPECT_HTTP))
         if template

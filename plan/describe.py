@@ -23,6 +23,7 @@ from plan.evaluate import (
     ProgramRun,
     Registration,
     is_deploy_command,
+    unwrap,
 )
 
 TENANT_COMPONENT = "openclaw-phala:index:OpenClawTenant"
@@ -50,7 +51,28 @@ def _names(text: str) -> list[str]:
     return [name for name in text.split(",") if name]
 
 
-def describe_cvm(run: ProgramRun, command: Registration) -> dict[str, Any]:
+def rollout_waves(run: ProgramRun) -> dict[str, int]:
+    """Tenant deploy Command URN -> its rollout wave, read from the dependencies the program
+    gave it: one more than the highest wave among the tenant CVMs it waits for."""
+    tenant_commands = {
+        r.urn: r
+        for r in run.deploy_commands
+        if unwrap(r.inputs["environment"])[protocol.ROLE] == "openclaw"
+    }
+    found: dict[str, int] = {}
+
+    def wave(urn: str) -> int:
+        if urn not in found:
+            before = [d for d in tenant_commands[urn].dependencies if d in tenant_commands]
+            found[urn] = 1 + max(wave(d) for d in before) if before else 0
+        return found[urn]
+
+    return {urn: wave(urn) for urn in tenant_commands}
+
+
+def describe_cvm(
+    run: ProgramRun, command: Registration, waves: dict[str, int] | None = None
+) -> dict[str, Any]:
     inputs = command.plain_inputs
     env = inputs["environment"]
     env_names = _names(env[protocol.ENV_KEYS])
@@ -82,6 +104,7 @@ def describe_cvm(run: ProgramRun, command: Registration) -> dict[str, Any]:
         "protectedFromReplacement": command.protect,
         "replacedWhenChanged": list(REPLACEMENT_TRIGGER_NAMES),
         "healthCheck": env.get(protocol.HEALTH_URL_TEMPLATE) or None,
+        "rolloutWave": (waves if waves is not None else rollout_waves(run)).get(command.urn),
         "env": [f"{name} (secret)" if name in secret_names else name for name in env_names],
         "compose": compose,
     }
@@ -138,9 +161,10 @@ def describe_token(run: ProgramRun, token: Registration) -> dict[str, Any]:
 
 def describe(run: ProgramRun) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
+    waves = rollout_waves(run)
     for registration in run.registrations:
         if registration.type == COMMAND_TYPE and is_deploy_command(registration.inputs):
-            blocks.append(describe_cvm(run, registration))
+            blocks.append(describe_cvm(run, registration, waves))
         elif registration.type == COMMAND_TYPE:
             blocks.append(describe_guard(run, registration))
         elif registration.type == BUCKET_TYPE:
@@ -165,6 +189,13 @@ def describe(run: ProgramRun) -> list[dict[str, Any]]:
 
 def _yes(value: bool) -> str:
     return "yes" if value else "no"
+
+
+def _wave_line(wave: int | None) -> list[str]:
+    if wave is None:  # the mux: deployed before every tenant that joins it
+        return []
+    after = "first" if wave == 0 else f"after wave {wave - 1} is deployed and healthy"
+    return [f"  rollout wave   {wave} ({after})"]
 
 
 def render_block(block: dict[str, Any]) -> list[str]:
@@ -213,6 +244,7 @@ def render_block(block: dict[str, Any]) -> list[str]:
         f"  replaced when  {', '.join(block['replacedWhenChanged'])} change",
         f"  replacement    {protection}",
         f"  health check   {block['healthCheck'] or 'off'}",
+        *_wave_line(block.get("rolloutWave")),
         "  env            " + ", ".join(block["env"]),
         "  compose",
     ]

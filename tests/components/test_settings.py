@@ -342,6 +342,20 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], set[str] | None, str, str]] = [
         "must be true or false",
     ),
     (
+        "rolloutWave that is not a whole number",
+        good_config(tenants=[{"name": "alice-agent", "rolloutWave": "first"}]),
+        None,
+        "tenants[0].rolloutWave",
+        "whole number from 0 to 100",
+    ),
+    (
+        "negative rolloutWave",
+        good_config(tenants=[{"name": "alice-agent", "rolloutWave": -1}]),
+        None,
+        "tenants[0].rolloutWave",
+        "whole number from 0 to 100",
+    ),
+    (
         "tenant field of the wrong type",
         good_config(tenants=[{"name": "alice-agent", "instanceType": 3}]),
         None,

@@ -35,7 +35,7 @@ from components.cvm_env import CvmEnv, mux_env, tenant_env
 from components.phala_cvm import HealthCheck, PhalaCvmArgs, driver_environment
 from components.settings import PhalaSettings
 from driver import protocol
-from driver.phala_cvm import POLL_SECONDS_VAR, REDACTED
+from driver.phala_cvm import HEALTH_URL_OVERRIDE_VAR, POLL_SECONDS_VAR, REDACTED
 from tests.support.emulator_seed import seed_cvm
 from tests.support.phala_emulator import (
     DEFAULT_DEV_IMAGE,
@@ -908,6 +908,21 @@ def test_health_json_ok_succeeds_once_health_answers_ok_after_failures(
     cvm = only_cvm(emulator, "zack-gateway")
     assert len(server.paths) == 4
     assert set(server.paths) == {f"/health?app={cvm.app_id}&domain={emulator.gateway_base_domain}"}
+
+
+def test_the_operator_can_send_health_checks_elsewhere(sandbox: Sandbox) -> None:
+    with HealthServer([(200, b'{"ok":true}')]) as server:
+        # The program's template is unreachable; the operator's override is used instead.
+        unreachable = HealthCheck(
+            "https://{app_id}-18789.{base_domain}/", protocol.HEALTH_EXPECT_JSON_OK
+        )
+        inputs = driver_inputs("omar-gateway", health_check=unreachable)
+        result = sandbox.run("create", inputs, overrides={HEALTH_URL_OVERRIDE_VAR: server.template})
+    assert result.returncode == 0, result.stderr
+    cvm = only_cvm(sandbox.emulator, "omar-gateway")
+    assert server.paths == [
+        f"/health?app={cvm.app_id}&domain={sandbox.emulator.gateway_base_domain}"
+    ]
 
 
 def test_health_json_ok_that_never_answers_ok_times_out_clearly(sandbox: Sandbox) -> None:

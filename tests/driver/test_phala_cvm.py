@@ -460,3 +460,11 @@ def test_a_killed_drivers_workdir_is_swept_and_live_ones_are_kept(tmp_path: Path
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_operator_knobs_never_share_a_name_with_a_command_input() -> None:
+    # The Command's environment is applied over the operator's: a knob named like an
+    # input would be silently overwritten by the program's value.
+    inputs = {value for name, value in vars(protocol).items() if name.isupper()}
+    for knob in (driver.POLL_SECONDS_VAR, driver.HEALTH_URL_OVERRIDE_VAR):
+        assert knob not in inputs

@@ -29,9 +29,7 @@ def local_stack_config(
     )
     config = base_config(
         tenants=[{"name": name, "storage": "local"} for name in tenants],
-        phalaVerifyHealth=False,
-        **mux_settings,
-        **overrides,
+        **{"phalaVerifyHealth": False, **mux_settings, **overrides},
     )
     config.pop("cloudflareAccountId")
     return with_secrets(config)
