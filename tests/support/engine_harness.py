@@ -22,13 +22,16 @@ group on timeout or when the workspace closes, so no process outlives a test.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +120,20 @@ def _link_or_copy(source: Path, destination: Path) -> None:
         shutil.copy2(source, destination)
 
 
+@functools.cache
+def bundled_toolchain(engine_dir: Path) -> Path:
+    """`pulumi` with the language host bundled beside it, once per test session.
+
+    Bundled, the engine takes the language host without an "ambient plugin" warning; the
+    folder is shared by every workspace (the binary is large) and removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="openclaw-engine-bin-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    _link_or_copy(engine_dir / "pulumi", folder / "pulumi")
+    shutil.copy2(engine_dir / "pulumi-language-python-exec", folder / "pulumi-language-python-exec")
+    _write_launcher(folder / "pulumi-language-python", STANDIN_DIR / "language_host.py", True)
+    return folder
+
+
 def link_project(destination: Path) -> Path:
     """The project as a folder of links to this checkout, without its stack files."""
     destination.mkdir(parents=True)
@@ -142,21 +159,11 @@ class PulumiWorkspace:
         self.project_dir = link_project(self.root / "project")
         self.pulumi_home = self.root / "pulumi-home"
         self.backend_dir = self.root / "state"
-        self.bin_dir = self.root / "bin"
+        self.bin_dir = bundled_toolchain(self.engine_dir)
         self.home = self.root / "home"
         self.tmpdir = self.root / "tmp"
-        for folder in (self.pulumi_home, self.backend_dir, self.bin_dir, self.home, self.tmpdir):
+        for folder in (self.pulumi_home, self.backend_dir, self.home, self.tmpdir):
             folder.mkdir(parents=True, exist_ok=True)
-        # The language host is bundled: it lies beside the pulumi binary that runs, so
-        # the engine takes it without an "ambient plugin" warning.
-        _link_or_copy(self.engine_dir / "pulumi", self.bin_dir / "pulumi")
-        shutil.copy2(
-            self.engine_dir / "pulumi-language-python-exec",
-            self.bin_dir / "pulumi-language-python-exec",
-        )
-        _write_launcher(
-            self.bin_dir / "pulumi-language-python", STANDIN_DIR / "language_host.py", True
-        )
         # Providers go into the plugin cache the documented offline way.
         launchers = self.root / "plugin-launchers"
         launchers.mkdir()
