@@ -580,6 +580,13 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], set[str] | None, str, str]] = [
         "OS image name",
     ),
     (
+        "mux key-change opt-in that is not a boolean",
+        mux_config(muxAllowKeyChange="sure"),
+        None,
+        "muxAllowKeyChange",
+        "true or false",
+    ),
+    (
         "health flag that is not a boolean",
         good_config(phalaVerifyHealth="maybe"),
         None,
