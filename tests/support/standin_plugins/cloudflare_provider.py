@@ -42,14 +42,15 @@ if __package__ in (None, ""):  # run as a script by the launcher the harness wri
 
 import grpc
 from google.protobuf import empty_pb2
-from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import provider_pb2
 
 from tests.support.standin_plugins.plugin_rpc import (
     UNKNOWN,
+    StandinProvider,
     contains_unknown,
     reveal,
     secret,
-    serve,
+    serve_provider,
     to_dict,
     to_struct,
 )
@@ -189,20 +190,12 @@ def bucket_state(inputs: dict[str, Any], result: dict[str, Any]) -> dict[str, An
     }
 
 
-class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
+class CloudflareProvider(StandinProvider):
+    name = "cloudflare"
+    version = PROVIDER_VERSION
+
     def __init__(self) -> None:
         self.client: CloudflareClient | None = None
-
-    def Handshake(self, request: Any, context: Any) -> Any:
-        return provider_pb2.ProviderHandshakeResponse(accept_secrets=True, accept_resources=True)
-
-    def GetPluginInfo(self, request: Any, context: Any) -> Any:
-        return plugin_pb2.PluginInfo(version=PROVIDER_VERSION)
-
-    def GetSchema(self, request: Any, context: Any) -> Any:
-        return provider_pb2.GetSchemaResponse(
-            schema=json.dumps({"name": "cloudflare", "version": PROVIDER_VERSION})
-        )
 
     def CheckConfig(self, request: Any, context: Any) -> Any:
         news = reveal(to_dict(request.news))
@@ -216,9 +209,6 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
                 )
             )
         return provider_pb2.CheckResponse(inputs=request.news, failures=failures)
-
-    def DiffConfig(self, request: Any, context: Any) -> Any:
-        return provider_pb2.DiffResponse(changes=provider_pb2.DiffResponse.DIFF_NONE)
 
     def Configure(self, request: Any, context: Any) -> Any:
         args = reveal(to_dict(request.args)) if request.HasField("args") else {}
@@ -455,13 +445,10 @@ class CloudflareProvider(provider_pb2_grpc.ResourceProviderServicer):
             )
         return empty_pb2.Empty()
 
-    def Cancel(self, request: Any, context: Any) -> Any:
-        return empty_pb2.Empty()
-
 
 def main() -> int:
     provider = CloudflareProvider()
-    serve(lambda server: provider_pb2_grpc.add_ResourceProviderServicer_to_server(provider, server))
+    serve_provider(provider)
     return 0
 
 

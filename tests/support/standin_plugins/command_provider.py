@@ -41,18 +41,17 @@ from google.protobuf import empty_pb2
 from pulumi.runtime.proto import (
     engine_pb2,
     engine_pb2_grpc,
-    plugin_pb2,
     provider_pb2,
-    provider_pb2_grpc,
 )
 
 from tests.support.standin_plugins.plugin_rpc import (
     UNKNOWN,
+    StandinProvider,
     contains_unknown,
     is_secret,
     reveal,
     secret,
-    serve,
+    serve_provider,
     to_dict,
     to_struct,
 )
@@ -186,31 +185,12 @@ def changed_inputs(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
     ]
 
 
-class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
+class CommandProvider(StandinProvider):
+    name = "command"
+    version = PROVIDER_VERSION
+
     def __init__(self, engine_address: str) -> None:
         self.log = EngineLog(engine_address)
-
-    def Handshake(self, request: Any, context: Any) -> Any:
-        return provider_pb2.ProviderHandshakeResponse(accept_secrets=True, accept_resources=True)
-
-    def GetPluginInfo(self, request: Any, context: Any) -> Any:
-        return plugin_pb2.PluginInfo(version=PROVIDER_VERSION)
-
-    def GetSchema(self, request: Any, context: Any) -> Any:
-        return provider_pb2.GetSchemaResponse(
-            schema='{"name":"command","version":"' + PROVIDER_VERSION + '"}'
-        )
-
-    def CheckConfig(self, request: Any, context: Any) -> Any:
-        return provider_pb2.CheckResponse(inputs=request.news)
-
-    def DiffConfig(self, request: Any, context: Any) -> Any:
-        return provider_pb2.DiffResponse(changes=provider_pb2.DiffResponse.DIFF_NONE)
-
-    def Configure(self, request: Any, context: Any) -> Any:
-        return provider_pb2.ConfigureResponse(
-            acceptSecrets=True, supportsPreview=True, acceptResources=True
-        )
 
     def _require_command(self, request: Any, context: Any) -> None:
         if request.type != COMMAND_TYPE:
@@ -304,14 +284,11 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
                 context.abort(grpc.StatusCode.UNKNOWN, str(error))
         return empty_pb2.Empty()
 
-    def Cancel(self, request: Any, context: Any) -> Any:
-        return empty_pb2.Empty()
-
 
 def main(argv: list[str]) -> int:
     positional = [arg for arg in argv if not arg.startswith("-")]
     provider = CommandProvider(positional[-1] if positional else "")
-    serve(lambda server: provider_pb2_grpc.add_ResourceProviderServicer_to_server(provider, server))
+    serve_provider(provider)
     return 0
 
 

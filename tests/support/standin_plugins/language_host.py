@@ -94,28 +94,23 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         )
         return [p for p in json.loads(listing.stdout) if p.get("resource") and p.get("name")]
 
-    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
-        packages = [
-            plugin_pb2.PackageDependency(
+    def _dependencies(self, info: language_pb2.ProgramInfo, message: type) -> list[Any]:
+        return [
+            message(
                 kind="resource",
                 name=plugin["name"],
                 version=plugin.get("version", ""),
                 server=plugin.get("server", ""),
             )
-            for plugin in self._installed_plugins(request.info)
+            for plugin in self._installed_plugins(info)
         ]
+
+    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
+        packages = self._dependencies(request.info, plugin_pb2.PackageDependency)
         return language_pb2.GetRequiredPackagesResponse(packages=packages)
 
     def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
-        plugins = [
-            plugin_pb2.PluginDependency(
-                kind="resource",
-                name=plugin["name"],
-                version=plugin.get("version", ""),
-                server=plugin.get("server", ""),
-            )
-            for plugin in self._installed_plugins(request.info)
-        ]
+        plugins = self._dependencies(request.info, plugin_pb2.PluginDependency)
         return language_pb2.GetRequiredPluginsResponse(plugins=plugins)
 
     def About(self, request: Any, context: Any) -> Any:

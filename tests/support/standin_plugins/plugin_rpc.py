@@ -9,6 +9,7 @@ a `value`, and an unknown (preview) value is a sentinel string.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -16,7 +17,8 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
 SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"
@@ -84,3 +86,39 @@ def contains_unknown(value: Any) -> bool:
     if isinstance(value, list):
         return any(contains_unknown(item) for item in value)
     return False
+
+
+class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
+    """What every stand-in provider answers alike: a name and version, secrets and
+    resources accepted, previews supported, and provider config taken as given."""
+
+    name = ""
+    version = ""
+
+    def Handshake(self, request: Any, context: Any) -> Any:
+        return provider_pb2.ProviderHandshakeResponse(accept_secrets=True, accept_resources=True)
+
+    def GetPluginInfo(self, request: Any, context: Any) -> Any:
+        return plugin_pb2.PluginInfo(version=self.version)
+
+    def GetSchema(self, request: Any, context: Any) -> Any:
+        schema = {"name": self.name, "version": self.version}
+        return provider_pb2.GetSchemaResponse(schema=json.dumps(schema))
+
+    def CheckConfig(self, request: Any, context: Any) -> Any:
+        return provider_pb2.CheckResponse(inputs=request.news)
+
+    def DiffConfig(self, request: Any, context: Any) -> Any:
+        return provider_pb2.DiffResponse(changes=provider_pb2.DiffResponse.DIFF_NONE)
+
+    def Configure(self, request: Any, context: Any) -> Any:
+        return provider_pb2.ConfigureResponse(
+            acceptSecrets=True, supportsPreview=True, acceptResources=True
+        )
+
+    def Cancel(self, request: Any, context: Any) -> Any:
+        return empty_pb2.Empty()
+
+
+def serve_provider(provider: StandinProvider) -> None:
+    serve(lambda server: provider_pb2_grpc.add_ResourceProviderServicer_to_server(provider, server))
