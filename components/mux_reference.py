@@ -6,16 +6,17 @@ from typing import Any
 
 import pulumi
 
+from components.deployed_stack import READ_STACK_OUTPUTS
 from components.mux_server import MuxEndpoint
 
 SUPPORTED_CONTRACT_VERSION = 1
-# The engine's built-in function behind every StackReference: it fails as an error the
-# program can catch, where a failed StackReference read aborts the whole preview.
-READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 
 
 def require_readable_stack(stack_name: str) -> None:
-    """Fail the preview in one line, naming muxStack, when the stack cannot be read."""
+    """Fail the preview in one line, naming muxStack, when the stack cannot be read.
+
+    Through the engine's function behind every StackReference: its failure is an error
+    the program can catch, where a failed StackReference read aborts the whole preview."""
     try:
         pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack_name})
     except Exception as error:

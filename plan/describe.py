@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from components import r2
-from components.deployed_stack import REFERENCE_NAME as DEPLOYED_STACK
 from components.phala_cvm import REPLACEMENT_TRIGGER_NAMES
 from driver import protocol
 from plan.evaluate import (
@@ -171,7 +170,7 @@ def describe(run: ProgramRun) -> list[dict[str, Any]]:
             blocks.append(describe_bucket(run, registration))
         elif registration.type == TOKEN_TYPE:
             blocks.append(describe_token(run, registration))
-        elif registration.type == STACK_REFERENCE_TYPE and registration.name != DEPLOYED_STACK:
+        elif registration.type == STACK_REFERENCE_TYPE:
             name = registration.plain_inputs["name"]
             blocks.append(
                 {

@@ -29,6 +29,7 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.sync_await import _sync_await
 
 from components import r2
+from components.deployed_stack import READ_STACK_OUTPUTS
 from driver import protocol
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -127,6 +128,12 @@ class FakeCloud(pulumi.runtime.Mocks):
         return f"{args.name}-id", inputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == READ_STACK_OUTPUTS:
+            name = args.args.get("name", "")
+            reference = self.stack_references.get(name)
+            if reference is None and name.endswith(self.own_stack_suffix):
+                reference = {"outputs": self.deployed_outputs}
+            return {"name": name, "outputs": dict((reference or {}).get("outputs", {}))}
         self.calls.append(args)
         if args.token.endswith("getAccountApiTokenPermissionGroupsList"):
             groups = [
