@@ -41,9 +41,11 @@ class Fleet:
     secret_keys: list[str]
     timings: list[tuple[str, float]] = field(default_factory=list)
 
-    def tenant(self, name: str) -> dict[str, Any]:
-        (entry,) = [t for t in self.config["tenants"] if t["name"] == name]
-        return entry
+    def change_tenant(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Set fields of one tenant in config; returns the config as it was before."""
+        tenants = copy.deepcopy(self.config["tenants"])
+        next(t for t in tenants if t["name"] == name).update(fields)
+        return self.set_tenants(tenants)
 
     def change(self, **values: Any) -> dict[str, Any]:
         """Apply config changes (plain keys); returns the config as it was before."""
@@ -188,9 +190,7 @@ def test_04_s3_tenant_instance_type_replaces_only_its_cvm_deleting_first(
     fleet: Fleet, timed: None
 ) -> None:
     old = fleet.phala.cvm_by_name("bob-agent")
-    tenants = copy.deepcopy(fleet.config["tenants"])
-    next(t for t in tenants if t["name"] == "bob-agent")["instanceType"] = "tdx.xlarge"
-    before = fleet.set_tenants(tenants)
+    before = fleet.change_tenant("bob-agent", instanceType="tdx.xlarge")
     assert fleet.preview(before) == {"bob-agent-deploy": "replace"}
     fleet.clear_logs()
     fleet.up()
@@ -207,9 +207,7 @@ def test_05_local_tenant_instance_type_is_refused_until_allow_data_loss(
     fleet: Fleet, timed: None
 ) -> None:
     old = fleet.phala.cvm_by_name("staging-agent")
-    tenants = copy.deepcopy(fleet.config["tenants"])
-    next(t for t in tenants if t["name"] == "staging-agent")["instanceType"] = "tdx.medium"
-    before = fleet.set_tenants(tenants)
+    before = fleet.change_tenant("staging-agent", instanceType="tdx.medium")
     refused = fleet.workspace.run("preview", "--stack", STACK)
     assert refused.returncode != 0
     assert "staging-agent-local-state-needs-allowDataLoss" in refused.output
@@ -217,8 +215,7 @@ def test_05_local_tenant_instance_type_is_refused_until_allow_data_loss(
     operations = fleet.preview(before, expect_failure=True)
     assert operations["staging-agent-deploy"] == "replace"
 
-    next(t for t in tenants if t["name"] == "staging-agent")["allowDataLoss"] = True
-    fleet.set_tenants(tenants)
+    fleet.change_tenant("staging-agent", allowDataLoss=True)
     fleet.clear_logs()
     fleet.up()
     new = fleet.phala.cvm_by_name("staging-agent")
