@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
+from components import config_checks
 from components.secret_value import SecretValue
 
 PROJECT: Final = "openclaw-phala"
@@ -322,10 +323,12 @@ class ConfigProblem:
     key: str  # as the operator addresses it with --path: tenants[1].bucket
     message: str
     tenant: str | None = None  # names the tenant when the key is positional
+    in_project: bool = True  # False: the key is outside the project's namespace, shown as is
 
     def __str__(self) -> str:
         context = f" (tenant {self.tenant})" if self.tenant else ""
-        return f"{PROJECT}:{self.key}{context}: {self.message}"
+        prefix = f"{PROJECT}:" if self.in_project else ""
+        return f"{prefix}{self.key}{context}: {self.message}"
 
 
 class SettingsError(Exception):
@@ -359,11 +362,15 @@ class RawConfig:
 
     values: Mapping[str, str]
     secret_keys: frozenset[str]
+    # (full key, message) for keys meant for this project but outside its namespace.
+    misplaced: tuple[tuple[str, str], ...] = ()
 
 
 def parse_settings(raw: RawConfig) -> Settings:
     """Validate the whole config; raise SettingsError listing every problem."""
     problems = _Problems()
+    for key, message in raw.misplaced:
+        problems.items.append(ConfigProblem(key, message, in_project=False))
     _check_unknown_keys(raw, problems)
     scalars = {key.name: _read_scalar(raw, key, problems) for key in SCALAR_KEYS}
 
@@ -466,7 +473,12 @@ def _phala_settings(scalars: Mapping[str, Any], problems: _Problems) -> PhalaSet
             "is required when phalaDevOs is true (the dev OS is for SSH access); "
             "set it, or set phalaDevOs to false",
         )
-    if ssh_key is not None and not _SSH_PUBLIC_KEY.fullmatch(ssh_key):
+    ssh_too_long = ssh_key and config_checks.too_long(
+        ssh_key, config_checks.MAX_SSH_PUBLIC_KEY_LENGTH
+    )
+    if ssh_too_long:
+        problems.add("phalaSshPublicKey", f"{ssh_too_long}; give one OpenSSH public key line")
+    elif ssh_key is not None and not _SSH_PUBLIC_KEY.fullmatch(ssh_key):
         problems.add(
             "phalaSshPublicKey", "must be one OpenSSH public key line: ssh-ed25519 AAAA..."
         )
@@ -501,7 +513,10 @@ def _phala_settings(scalars: Mapping[str, Any], problems: _Problems) -> PhalaSet
 def _check_instance_type(
     key: str, value: str, problems: _Problems, tenant: str | None = None
 ) -> None:
-    if not _INSTANCE_TYPE.fullmatch(value):
+    too_long = config_checks.too_long(value, config_checks.MAX_INSTANCE_TYPE_LENGTH)
+    if too_long:
+        problems.add(key, f"{too_long}; give a Phala instance type such as tdx.medium", tenant)
+    elif not _INSTANCE_TYPE.fullmatch(value):
         problems.add(key, "must be a Phala instance type such as tdx.small or tdx.medium", tenant)
 
 
@@ -516,8 +531,11 @@ def check_cvm_name(name: str) -> str | None:
     """Return why the phala CLI would reject this CVM name, or None if it is valid."""
     if not 5 <= len(name) <= 63:
         return f"must be 5 to 63 characters (has {len(name)})"
-    if not name[0].isascii() or not name[0].isalpha():
-        return "must start with a letter"
+    non_ascii = config_checks.non_ascii_reason(name, "a CVM name")
+    if non_ascii is not None:
+        return non_ascii
+    if not name[0].isalpha():
+        return f"must start with a letter (starts with '{name[0]}')"
     if not _CVM_NAME.fullmatch(name):
         return "may contain only letters, digits and single hyphens, and must not end with a hyphen"
     return None
@@ -665,6 +683,8 @@ def _one_tenant(
                 "s3Prefix",
                 "must be a relative key prefix of letters, digits, '.', '_', '-' and single '/'",
             )
+        elif (dot_segment := config_checks.s3_prefix_dot_segment(prefix)) is not None:
+            report("s3Prefix", dot_segment)
         r2 = R2StorageSettings(bucket=bucket, jurisdiction=jurisdiction, s3_prefix=prefix)
     else:
         for s3_only in ("bucket", "jurisdiction", "s3Prefix"):
@@ -672,7 +692,8 @@ def _one_tenant(
                 report(s3_only, "applies only to storage 's3'")
 
     instance_type = text("instanceType", phala.instance_type) or ""
-    _check_instance_type(f"{where}.instanceType", instance_type, problems, tenant)
+    if "instanceType" in entry:  # an inherited one is checked (and blamed) as phalaInstanceType
+        _check_instance_type(f"{where}.instanceType", instance_type, problems, tenant)
     cvm_id = text("cvmId")
     _check_cvm_id(f"{where}.cvmId", cvm_id, problems, tenant)
     allow_data_loss = entry.get("allowDataLoss", False)
@@ -802,8 +823,10 @@ def _mux_settings(
     reason = check_cvm_name(name)
     if reason is not None:
         problems.add("muxName", f"'{name}' is not a valid CVM name: {reason}")
-    instance_type = _optional(scalars["muxInstanceType"]) or phala.instance_type
-    _check_instance_type("muxInstanceType", instance_type, problems)
+    own_instance_type = _optional(scalars["muxInstanceType"])
+    instance_type = own_instance_type or phala.instance_type
+    if own_instance_type is not None:  # an inherited one is reported as phalaInstanceType
+        _check_instance_type("muxInstanceType", instance_type, problems)
 
     channels: list[MuxChannel] = []
     for value in scalars["muxChannels"]:
@@ -897,6 +920,10 @@ def _check_cross_references(
         for tenant in tenants:
             if tenant.name.lower() == mux.name.lower():
                 problems.add("muxName", f"'{mux.name}' is also a tenant name; roles must differ")
+    adopted = [("muxCvmId", f"mux {mux.name}", mux.existing_cvm_id)] if mux is not None else []
+    adopted += [(f"{t.config_path}.cvmId", f"tenant {t.name}", t.existing_cvm_id) for t in tenants]
+    for key, message in config_checks.duplicate_cvm_ids(adopted):
+        problems.add(key, message)
 
 
 # --------------------------------------------------------------------------- reading Pulumi config
@@ -913,4 +940,6 @@ def read_raw_config(
         if key.startswith(prefix)
     }
     secret_keys = frozenset(key for key in values if is_secret(f"{prefix}{key}"))
-    return RawConfig(values=values, secret_keys=secret_keys)
+    known = [key.name for key in SCALAR_KEYS] + list(OBJECT_KEYS)
+    misplaced = tuple(config_checks.misplaced_keys(all_config, project, known))
+    return RawConfig(values=values, secret_keys=secret_keys, misplaced=misplaced)

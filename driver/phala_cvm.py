@@ -182,6 +182,13 @@ def previous_record(environ: Mapping[str, str]) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("cvmId") else None
 
 
+def option(name: str, value: str) -> str:
+    """``--name=value`` as one word: the CLI's parser reads a separate word that starts
+    with '-' as the next option, and its ``--`` does not hand the words after it on as
+    operands, so a value such as a CVM id or a path can only travel attached."""
+    return f"--{name}={value}"
+
+
 # --------------------------------------------------------------------------- env file
 
 
@@ -559,18 +566,18 @@ class Deployer:
     def create_new(self, workdir: Path) -> str:
         spec = self.spec
         compose, env_file = self.files(workdir, update=False)
-        args = ["deploy", "-n", spec.name, "-c", str(compose), "-e", str(env_file)]
-        args += ["-t", spec.instance_type, "--disk-size", f"{spec.disk_size_gb}G"]
-        args += ["--kms", spec.kms]
+        args = ["deploy", option("name", spec.name), option("compose", str(compose))]
+        args += [option("env", str(env_file)), option("instance-type", spec.instance_type)]
+        args += [option("disk-size", f"{spec.disk_size_gb}G"), option("kms", spec.kms)]
         if spec.region:
-            args += ["--region", spec.region]
+            args.append(option("region", spec.region))
         if spec.os_image:
-            args += ["--image", spec.os_image]
+            args.append(option("image", spec.os_image))
         if spec.dev_os:
             if not spec.ssh_public_key:
                 raise DriverError("the dev OS needs an SSH public key (phalaSshPublicKey)")
             key_file = write_private(workdir / "ssh_key.pub", spec.ssh_public_key + "\n")
-            args += ["--dev-os", "--ssh-pubkey", str(key_file)]
+            args += ["--dev-os", option("ssh-pubkey", str(key_file))]
         else:
             args += ["--no-dev-os"]
         _log(self.scrub, f"creating CVM {spec.name} ({spec.instance_type})")
@@ -594,7 +601,13 @@ class Deployer:
         _log(self.scrub, f"updating CVM {self.spec.name} ({cvm_id}) in place")
         # `--wait` polls for at most 300 s by itself; never wait longer than configured.
         self.cli.json(
-            ["deploy", "--cvm-id", cvm_id, "-c", str(compose), "-e", str(env_file), "--wait"],
+            [
+                "deploy",
+                option("cvm-id", cvm_id),
+                option("compose", str(compose)),
+                option("env", str(env_file)),
+                "--wait",
+            ],
             f"updating CVM {self.spec.name}",
             timeout=min(UPDATE_TIMEOUT_SECONDS, self.spec.wait_timeout_seconds + CLI_START_SECONDS),
         )
@@ -766,7 +779,7 @@ def command_delete(deployer: Deployer, workdir: Path, environ: Mapping[str, str]
         return
     deployer.check_role(existing)
     _log(deployer.scrub, f"deleting CVM {deployer.spec.name} ({cvm_id})")
-    result = deployer.cli.run(["cvms", "delete", cvm_id, "--force", "--json"])
+    result = deployer.cli.run(["cvms", "delete", option("cvm-id", cvm_id), "--force", "--json"])
     # A CVM that vanished between the check and the delete is deleted all the same.
     if result.returncode != 0 and deployer.api.get_cvm(cvm_id) is not None:
         document = _json_or_none(result.stdout) or _json_or_none(result.stderr)

@@ -6,6 +6,7 @@ Commands:
   status                               compare every CVM with what Phala reports (drift)
 
 Exit status: 0 success, 2 usage or configuration error, 1 the operation failed.
+`status`: 0 every CVM ok, 1 drift, 3 no drift but a CVM could not be read (unknown).
 Every expected failure is one line on stderr and never a traceback.
 """
 
@@ -152,9 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser(
         "status",
-        help="compare every CVM with what Phala reports; exit 1 on drift",
+        help="compare every CVM with what Phala reports; exit 1 on drift, 3 on unknown",
         description="For each CVM in the stack outputs: does it exist, is it running, and "
-        "is its compose hash the one Pulumi deployed. Exits 1 when anything drifted. "
+        "is its compose hash the one Pulumi deployed. A CVM that cannot be read is "
+        "reported as unknown and the check goes on. Exits 0 when every CVM is ok, 1 when "
+        "anything drifted, 3 when nothing drifted but a CVM is unknown. "
         "Uses PHALA_CLOUD_API_KEY (or `phala login`).",
     )
     status.add_argument("--json", action="store_true", help="machine-readable result")
@@ -218,12 +221,18 @@ def _run_backup_pull(arguments: argparse.Namespace, stdout: TextIO, stderr: Text
 
 
 def _run_status(arguments: argparse.Namespace, stdout: TextIO, _stderr: TextIO) -> int:
-    from ops.status import api_from_environment, check_stack, render_json, render_table
+    from ops.status import (
+        api_from_environment,
+        check_stack,
+        exit_status,
+        render_json,
+        render_table,
+    )
 
     api = api_from_environment(os.environ)
     results = check_stack(_load_outputs(arguments), api)
     print(render_json(results) if arguments.json else render_table(results), file=stdout)
-    return 1 if any(result.drifted for result in results) else 0
+    return exit_status(results)
 
 
 def _terminate_on_sigterm(signum: int, _frame: FrameType | None) -> None:

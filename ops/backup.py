@@ -139,7 +139,13 @@ def _probe(rclone: Rclone, remote: str, what: str) -> None:
     """One listing request without retries, so a wrong endpoint, bucket or
     credential fails in a second instead of after rclone's full retry backoff."""
     completed = rclone.run(
-        "lsjson", "--max-depth", "1", "--low-level-retries", "1", remote, timeout_sec=60
+        "lsjson",
+        "--max-depth",
+        "1",
+        "--low-level-retries",
+        "1",
+        operands=[remote],
+        timeout_sec=60,
     )
     if completed.returncode != 0:
         _raise_for_rclone_failure(rclone, completed, f"listing {what} failed")
@@ -153,7 +159,7 @@ def _list_files(rclone: Rclone, remote: str, what: str) -> dict[str, int]:
         "--files-only",
         "--no-mimetype",
         "--no-modtime",
-        remote,
+        operands=[remote],
         timeout_sec=LISTING_TIMEOUT_SEC,
     )
     if completed.returncode != 0:
@@ -247,7 +253,7 @@ def pull_tenant_state(
             tempfile.mkdtemp(prefix=f".{destination.name}.pull-", dir=destination.parent)
         )
         try:
-            completed = rclone.run("copy", f"{CRYPT_REMOTE}:", str(staging))
+            completed = rclone.run("copy", operands=[f"{CRYPT_REMOTE}:", str(staging)])
             if completed.returncode != 0:
                 _raise_for_rclone_failure(rclone, completed, f"downloading {source} failed")
             restored = _local_files(staging)

@@ -197,6 +197,15 @@ def private_rclone_home() -> Iterator[Path]:
         yield home
 
 
+def rclone_argv(binary: Path, arguments: Sequence[str], operands: Sequence[str]) -> list[str]:
+    """rclone's argv with every operand after ``--``.
+
+    rclone's flag parser takes any word starting with '-' for a flag, and values
+    such as an obscured password (base64url, which uses '-') can start with one.
+    """
+    return [str(binary), *arguments, "--", *operands] if operands else [str(binary), *arguments]
+
+
 class Rclone:
     """Runs rclone with a fixed environment and keeps secrets out of argv and output."""
 
@@ -231,9 +240,14 @@ class Rclone:
         return text
 
     def run(
-        self, *arguments: str, timeout_sec: float | None = None
+        self,
+        *arguments: str,
+        operands: Sequence[str] = (),
+        timeout_sec: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        argv = [str(self.binary), *arguments]
+        """``arguments`` are the command and its flags; ``operands`` are values (remotes,
+        paths, obscured passwords), which go after ``--`` so none is read as a flag."""
+        argv = rclone_argv(self.binary, arguments, operands)
         for argument in argv:
             if any(secret in argument for secret in self._secrets):
                 # A programming error, caught before anything is exposed in

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import subprocess
 import sys
 import tarfile
@@ -21,9 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 
-from components.settings import SettingsError
-from plan.describe import describe, render_plan
+from components.config_checks import misplaced_keys
+from components.settings import (
+    OBJECT_KEYS,
+    PROJECT,
+    SCALAR_KEYS,
+    ConfigProblem,
+    SettingsError,
+)
+from plan.describe import FINGERPRINT_KEY_ENV, describe, render_plan
 from plan.diff import diff_plans, render_diff, resource_changes
 from plan.evaluate import REPO_ROOT, run_program
 from plan.placeholders import offline_config, placeholder_mux_stack
@@ -33,16 +43,50 @@ class PlanError(Exception):
     pass
 
 
-def plan_blocks(stack: str) -> list[dict[str, Any]]:
+# Set by --stand-in-missing-secrets, and read from the environment too, so the `show`
+# that `diff` runs at each ref inherits it (an older ref's code ignores it).
+STAND_IN_MISSING_ENV = "OPENCLAW_PLAN_STAND_IN_MISSING_SECRETS"
+
+
+def plan_blocks(stack: str, *, stand_in_missing: bool = False) -> list[dict[str, Any]]:
     if not (REPO_ROOT / f"Pulumi.{stack}.yaml").exists():
         raise PlanError(f"no stack file Pulumi.{stack}.yaml")
-    config, secret_keys = offline_config(stack)
+    offline = offline_config(stack, stand_in_missing=stand_in_missing)
+    _refuse_misplaced_keys(stack)
+    config = offline.config
     references = (
         {config["muxStack"]: placeholder_mux_stack(config["muxStack"])}
         if config.get("muxStack")
         else None
     )
-    return blocks_for(config, secret_keys, stack, references)
+    blocks = blocks_for(config, offline.secret_keys, stack, references)
+    return [*not_set_blocks(offline.not_set), *blocks]
+
+
+def _refuse_misplaced_keys(stack: str) -> None:
+    """Keys meant for the project but outside its namespace, which the plan's reading of
+    the stack file drops: refused with a did-you-mean, as the program refuses them."""
+    document = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())
+    config = document.get("config") if isinstance(document, dict) else None
+    keys = [key for key in config if isinstance(key, str)] if isinstance(config, dict) else []
+    known = [key.name for key in SCALAR_KEYS] + list(OBJECT_KEYS)
+    misplaced = misplaced_keys(keys, PROJECT, known)
+    if misplaced:
+        problems = [ConfigProblem(key, message, in_project=False) for key, message in misplaced]
+        raise PlanError(f"stack {stack}: {SettingsError(problems)}")
+
+
+def not_set_blocks(not_set: list[str]) -> list[dict[str, Any]]:
+    """One block per secret the plan stood in for, so no stand-in passes unnoticed."""
+    return [
+        {
+            "kind": "secret-not-set",
+            "key": f"secret/{path}",
+            "resource": f"secret/{path}",
+            "setting": path,
+        }
+        for path in not_set
+    ]
 
 
 def blocks_for(
@@ -80,12 +124,22 @@ def export_ref(ref: str, destination: Path) -> None:
         raise PlanError(f"git ref {ref!r} predates the offline plan (it has no plan/ package)")
 
 
-def plan_at_ref(ref: str, stack: str) -> list[dict[str, Any]]:
+def plan_at_ref(
+    ref: str, stack: str, fingerprint_key: str, *, stand_in_missing: bool = False
+) -> list[dict[str, Any]]:
+    """`plan show --json` of a ref with its own code. Both plans of one diff get the same
+    random key for secret env fingerprints (in the environment, not argv), so they can
+    be compared with each other and with nothing else."""
     with tempfile.TemporaryDirectory(prefix="openclaw-plan-") as scratch:
         export_ref(ref, Path(scratch))
         result = subprocess.run(
             [sys.executable, "-m", "plan", "show", "--stack", stack, "--json"],
             cwd=Path(scratch) / "tree",
+            env={
+                **os.environ,
+                FINGERPRINT_KEY_ENV: fingerprint_key,
+                STAND_IN_MISSING_ENV: "1" if stand_in_missing else "",
+            },
             capture_output=True,
             text=True,
             check=False,
@@ -101,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     show = commands.add_parser("show", help="print the desired state of a stack")
     show.add_argument("--stack", default="prod")
     show.add_argument("--json", action="store_true", help="machine-readable blocks")
+    stand_in_help = (
+        "plan a stack that lacks secrets (such as the example stacks) with stand-ins, "
+        "each listed as NOT SET; without it a missing secret fails the plan, as in a preview"
+    )
+    show.add_argument("--stand-in-missing-secrets", action="store_true", help=stand_in_help)
     diff = commands.add_parser("diff", help="compare the plans of two git refs")
     diff.add_argument("base")
     diff.add_argument("head")
@@ -108,17 +167,26 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument(
         "--json", action="store_true", help="machine-readable: the operation per resource"
     )
+    diff.add_argument("--stand-in-missing-secrets", action="store_true", help=stand_in_help)
     options = parser.parse_args(argv)
+    stand_in_missing = bool(
+        options.stand_in_missing_secrets or os.environ.get(STAND_IN_MISSING_ENV) == "1"
+    )
     try:
         if options.command == "show":
-            blocks = plan_blocks(options.stack)
+            blocks = plan_blocks(options.stack, stand_in_missing=stand_in_missing)
             if options.json:
                 print(json.dumps(blocks, indent=1, sort_keys=True))
             else:
                 print(render_plan(blocks, options.stack))
         else:
-            base = plan_at_ref(options.base, options.stack)
-            head = plan_at_ref(options.head, options.stack)
+            fingerprint_key = secrets.token_hex(32)
+            base = plan_at_ref(
+                options.base, options.stack, fingerprint_key, stand_in_missing=stand_in_missing
+            )
+            head = plan_at_ref(
+                options.head, options.stack, fingerprint_key, stand_in_missing=stand_in_missing
+            )
             if options.json:
                 operations = {
                     identity: change.op

@@ -1,12 +1,20 @@
 """The desired state of a stack as reviewable blocks, one per resource.
 
 Blocks are plain, JSON-serialisable and deterministic: no fake ids, no secret
-values (env vars are listed by name only), sorted by kind and name.
+values, sorted by kind and name. A CVM's env shows each non-secret value; a secret
+entry shows only that it is set, plus, when the caller supplies a fingerprint key
+(`plan diff` does, for the two plans it compares), a keyed fingerprint of what the
+offline run put there. That value is itself derived from the stack file's ciphertexts
+(plan/placeholders.py), never from a secret, and the key is random per diff, so the
+fingerprint says "changed" and nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import re
 from typing import Any
 
@@ -30,7 +38,64 @@ MUX_COMPONENT = "openclaw-phala:index:MuxServer"
 # The offline cloud answers the permission-group lookup with a fixed id; show its name.
 PERMISSION_GROUP_NAMES = {BUCKET_WRITE_GROUP_ID: r2.BUCKET_ITEM_WRITE_PERMISSION}
 _IMAGE_LINE = re.compile(r"^\s+image:\s*(\S+)\s*$", re.MULTILINE)
-KIND_ORDER = {"stack-reference": 0, "cvm": 1, "guard": 2, "bucket": 3, "token": 4}
+KIND_ORDER = {
+    "secret-not-set": -1,
+    "stack-reference": 0,
+    "cvm": 1,
+    "guard": 2,
+    "bucket": 3,
+    "token": 4,
+}
+# Hex key for secret env fingerprints; `plan diff` sets it for both plans it compares.
+FINGERPRINT_KEY_ENV = "OPENCLAW_PLAN_FINGERPRINT_KEY"
+# Command environment entries a CVM block shows under their own field names; every
+# other driver input lands in "driverSettings", so none can change unseen.
+_SHOWN_DRIVER_INPUTS = frozenset(
+    {
+        protocol.ROLE,
+        protocol.CVM_NAME,
+        protocol.INSTANCE_TYPE,
+        protocol.DISK_SIZE_GB,
+        protocol.REGION,
+        protocol.OS_IMAGE,
+        protocol.KMS,
+        protocol.DEV_OS,
+        protocol.SSH_PUBLIC_KEY,
+        protocol.EXISTING_CVM_ID,
+        protocol.HEALTH_URL_TEMPLATE,
+        protocol.COMPOSE,
+        protocol.ENV_KEYS,
+        protocol.SECRET_ENV_KEYS,
+    }
+)
+
+
+def _fingerprint_key() -> bytes | None:
+    text = os.environ.get(FINGERPRINT_KEY_ENV, "")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return key if len(key) >= 16 else None
+
+
+def env_entries(environment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CVM env in the order it is written: each non-secret value, and for each
+    secret only that it is set (and a keyed fingerprint when a key is given)."""
+    secret_names = set(_names(environment[protocol.SECRET_ENV_KEYS]))
+    key = _fingerprint_key()
+    entries: list[dict[str, Any]] = []
+    for name in _names(environment[protocol.ENV_KEYS]):
+        value = environment.get(protocol.env_value_var(name))
+        if name not in secret_names:
+            entries.append({"name": name, "value": value})
+            continue
+        entry: dict[str, Any] = {"name": name, "secret": True}
+        if key is not None and isinstance(value, str):
+            digest = hmac.new(key, f"{name}\0{value}".encode(), hashlib.sha256)
+            entry["fingerprint"] = digest.hexdigest()[:16]
+        entries.append(entry)
+    return entries
 
 
 def _owner(run: ProgramRun, registration: Registration) -> tuple[str, str]:
@@ -75,7 +140,6 @@ def describe_cvm(
     inputs = command.plain_inputs
     env = inputs["environment"]
     env_names = _names(env[protocol.ENV_KEYS])
-    secret_names = set(_names(env[protocol.SECRET_ENV_KEYS]))
     compose = env[protocol.COMPOSE]
     image = _IMAGE_LINE.search(compose)
     role, owner = _owner(run, command)
@@ -104,7 +168,12 @@ def describe_cvm(
         "replacedWhenChanged": list(REPLACEMENT_TRIGGER_NAMES),
         "healthCheck": env.get(protocol.HEALTH_URL_TEMPLATE) or None,
         "rolloutWave": (waves if waves is not None else rollout_waves(run)).get(command.urn),
-        "env": [f"{name} (secret)" if name in secret_names else name for name in env_names],
+        "env": env_entries(env),
+        "driverSettings": {
+            name.removeprefix(protocol.PREFIX): value
+            for name, value in sorted(env.items())
+            if name not in _SHOWN_DRIVER_INPUTS and not name.startswith(protocol.ENV_VALUE_PREFIX)
+        },
         "compose": compose,
     }
 
@@ -199,6 +268,11 @@ def _wave_line(wave: int | None) -> list[str]:
 
 def render_block(block: dict[str, Any]) -> list[str]:
     kind = block["kind"]
+    if kind == "secret-not-set":
+        return [
+            f"secret {block['setting']} NOT SET in the stack file: the plan stands in for it; "
+            "a real preview refuses the stack until it is set"
+        ]
     if kind == "stack-reference":
         return [f"stack reference {block['stack']}", "  reads: mux.baseUrl, muxSecrets.registerKey"]
     if kind == "bucket":
@@ -244,18 +318,36 @@ def render_block(block: dict[str, Any]) -> list[str]:
         f"  replacement    {protection}",
         f"  health check   {block['healthCheck'] or 'off'}",
         *_wave_line(block.get("rolloutWave")),
-        "  env            " + ", ".join(block["env"]),
+        *[
+            f"  driver         {name} = {value}"
+            for name, value in sorted(block.get("driverSettings", {}).items())
+        ],
+        "  env",
+        *[f"    {line}" for line in render_env(block["env"])],
         "  compose",
     ]
     lines += [f"    | {line}".rstrip() for line in block["compose"].splitlines()]
     return lines
 
 
+def render_env(entries: list[Any]) -> list[str]:
+    """One line per variable: NAME = value, or NAME (secret: set, value not shown)."""
+    lines = []
+    for entry in entries:
+        if isinstance(entry, str):  # a plan from before env values were shown
+            lines.append(entry)
+        elif entry.get("secret"):
+            lines.append(f"{entry['name']} (secret: set, value not shown)")
+        else:
+            lines.append(f"{entry['name']} = {entry['value']}")
+    return lines
+
+
 def render_plan(blocks: list[dict[str, Any]], stack: str) -> str:
     lines = [
         f"# openclaw-phala offline plan: stack {stack}",
-        "# Desired state from the stack file and the program. Secrets are placeholders and",
-        "# env values are not shown; ids and URLs are only known after `pulumi up`.",
+        "# Desired state from the stack file and the program. Secret values are never shown",
+        "# (secrets are placeholders); ids and URLs are only known after `pulumi up`.",
         "",
     ]
     for block in blocks:

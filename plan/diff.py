@@ -78,8 +78,8 @@ def resource_changes(
         old, new = before[identity], after[identity]
         changed = tuple(
             name
-            for name in sorted(set(old) | set(new))
-            if name not in IGNORED_FIELDS | OPTION_FIELDS and old.get(name) != new.get(name)
+            for name in sorted(set(old) & set(new))
+            if name not in IGNORED_FIELDS | OPTION_FIELDS and _differs(name, old[name], new[name])
         )
         if changed:
             replaced = any(name in REPLACED_WHEN[old["kind"]] for name in changed)
@@ -87,6 +87,64 @@ def resource_changes(
                 "replace" if replaced else "update", old, new, changed
             )
     return changes
+
+
+def env_by_name(entries: list[Any]) -> dict[str, dict[str, Any]]:
+    """A CVM's env entries by name; a plan from before values were shown lists names."""
+    return {
+        entry if isinstance(entry, str) else entry["name"]: (
+            {} if isinstance(entry, str) else entry
+        )
+        for entry in entries
+    }
+
+
+def _entry_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether one variable changed, as far as both plans can tell: a secret by its
+    keyed fingerprint (present only when both plans had the diff's key)."""
+    if not old or not new:  # one plan names the variable only
+        return False
+    if old.get("secret") != new.get("secret"):
+        return True
+    if old.get("secret"):
+        return old.get("fingerprint") != new.get("fingerprint")
+    return old.get("value") != new.get("value")
+
+
+def env_changes(old: list[Any], new: list[Any]) -> dict[str, str]:
+    """Variable -> how it changes: added, removed, or changed."""
+    before, after = env_by_name(old), env_by_name(new)
+    changes = {name: "removed" for name in before.keys() - after.keys()}
+    changes |= {name: "added" for name in after.keys() - before.keys()}
+    changes |= {
+        name: "changed"
+        for name in before.keys() & after.keys()
+        if _entry_changed(before[name], after[name])
+    }
+    return dict(sorted(changes.items()))
+
+
+def _differs(name: str, old: Any, new: Any) -> bool:
+    if name == "env" and isinstance(old, list) and isinstance(new, list):
+        return bool(env_changes(old, new))
+    return bool(old != new)
+
+
+def _env_lines(old: list[Any], new: list[Any]) -> list[str]:
+    before, after = env_by_name(old), env_by_name(new)
+    lines = []
+    for name, how in env_changes(old, new).items():
+        entry = after.get(name) or before.get(name) or {}
+        if entry.get("secret") or (before.get(name) or {}).get("secret"):
+            what = f"{how} (secret: value not shown)" if how == "changed" else how
+            lines.append(f"  env {name}: {what}")
+        elif how == "changed":
+            lines.append(f"  env {name}: {before[name]['value']!r} -> {after[name]['value']!r}")
+        elif how == "added":
+            lines.append(f"  env {name}: added {entry.get('value')!r}")
+        else:
+            lines.append(f"  env {name}: removed")
+    return lines
 
 
 def _holds_local_data(block: dict[str, Any]) -> bool:
@@ -99,6 +157,8 @@ def _field_lines(name: str, old: Any, new: Any) -> list[str]:
             old.splitlines(), new.splitlines(), "compose (base)", "compose (head)", lineterm=""
         )
         return ["  compose:", *[f"    {line}" for line in diff]]
+    if name == "env":
+        return _env_lines(old, new)
     return [f"  {name}: {old!r} -> {new!r}"]
 
 

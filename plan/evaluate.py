@@ -73,8 +73,18 @@ def fake_cvm_id(cvm_name: str) -> str:
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
-def fake_token_value(resource_name: str) -> str:
-    return f"cf-token-value-for-{resource_name}-{'x' * 20}"
+def _account_tag(account_id: str) -> str:
+    return hashlib.sha256(account_id.encode()).hexdigest()[:8]
+
+
+def fake_token_id(resource_name: str, account_id: str) -> str:
+    """A token's id. A token moved to another account is a new token (its one
+    replace-forcing input), with new S3 credentials the CVM's env must show."""
+    return f"{resource_name}-id-{_account_tag(account_id)}"
+
+
+def fake_token_value(resource_name: str, account_id: str) -> str:
+    return f"cf-token-value-for-{resource_name}-{_account_tag(account_id)}-{'x' * 20}"
 
 
 def fake_driver_stdout(cvm_name: str) -> str:
@@ -108,7 +118,11 @@ class FakeCloud(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = dict(args.inputs)
         if args.typ == TOKEN_TYPE:
-            return f"{args.name}-id", {**inputs, "value": fake_token_value(args.name)}
+            account_id = str(inputs.get("accountId", ""))
+            return fake_token_id(args.name, account_id), {
+                **inputs,
+                "value": fake_token_value(args.name, account_id),
+            }
         if args.typ == COMMAND_TYPE and is_deploy_command(inputs):
             cvm_name = unwrap(inputs["environment"])[protocol.CVM_NAME]
             return f"{args.name}-id", {**inputs, "stdout": fake_driver_stdout(cvm_name)}

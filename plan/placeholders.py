@@ -1,15 +1,22 @@
 """Stack config for an offline plan: the committed stack file, secrets replaced.
 
 Encrypted values cannot be read without the stack's secrets provider, and
-reviewers and fork PRs have no such access. Every secret the program needs is
-replaced by a deterministic placeholder, so the plan shows structure (names,
-modes, images, compose, env var names) and never a real secret.
+reviewers and fork PRs have no such access. Every encrypted value is replaced by
+a deterministic placeholder derived from its key path and its ciphertext (public,
+and new whenever `pulumi config set --secret` stores a value), so the plan shows
+structure and, through the placeholders, which secrets changed, never a secret.
+
+A secret the stack file does not hold is not made up: the program's own settings
+check names it and the plan fails as the preview would. Only on request
+(`--stand-in-missing-secrets`, for the example stacks, which hold no secrets) does the
+plan stand in for missing secrets, and then it lists each one as NOT SET.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from components import derivation
@@ -19,19 +26,26 @@ from plan.evaluate import stack_file_config
 PLACEHOLDER_MUX_BASE_DOMAIN = "placeholder.phala.network"
 
 
-def placeholder(path: str) -> str:
+def placeholder(path: str, ciphertext: str = "") -> str:
     """A recognisable stand-in, long enough to pass every secret's validation."""
-    return f"placeholder-{hashlib.sha256(path.encode()).hexdigest()[:40]}"
+    digest = hashlib.sha256(f"{path}\n{ciphertext}".encode()).hexdigest()
+    return f"placeholder-{digest[:40]}"
 
 
-def placeholder_pem(path: str) -> str:
+def placeholder_pem(path: str, ciphertext: str = "") -> str:
     """A valid Ed25519 PEM (settings check it), derived from a placeholder key."""
-    return derivation.mux_jwt_private_key_pem(placeholder(path))
+    return derivation.mux_jwt_private_key_pem(placeholder(path, ciphertext))
+
+
+def _stand_in(path: str, ciphertext: str = "") -> str:
+    if path == "muxJwtPrivateKey":
+        return placeholder_pem(path, ciphertext)
+    return placeholder(path, ciphertext)
 
 
 def _replace_secure(value: Any, path: str) -> Any:
     if isinstance(value, dict) and set(value) == {"secure"}:
-        return placeholder_pem(path) if path == "muxJwtPrivateKey" else placeholder(path)
+        return _stand_in(path, str(value["secure"]))
     if isinstance(value, dict):
         return {k: _replace_secure(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list):
@@ -39,38 +53,74 @@ def _replace_secure(value: Any, path: str) -> Any:
     return value
 
 
-def offline_config(stack: str) -> tuple[dict[str, Any], list[str]]:
-    """The stack file's config with placeholders for secrets, plus the secret key names."""
-    return with_placeholders(stack_file_config(stack))
+@dataclass(frozen=True)
+class OfflineConfig:
+    config: dict[str, Any]  # keys without the project namespace, secrets replaced
+    secret_keys: list[str]
+    not_set: list[str]  # secrets the plan stood in for (only when asked to)
 
 
-def with_placeholders(stack_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Replace every encrypted value, and add every secret the program requires."""
-    config = {key: _replace_secure(value, key) for key, value in stack_config.items()}
-    secret_keys = {key.name for key in SCALAR_KEYS if key.secret} | {TENANT_SECRETS_KEY}
+def offline_config(stack: str, *, stand_in_missing: bool = False) -> OfflineConfig:
+    """The stack file's config with placeholders for its encrypted values."""
+    return with_placeholders(stack_file_config(stack), stand_in_missing=stand_in_missing)
 
+
+def missing_secrets(config: Mapping[str, Any]) -> list[str]:
+    """The secrets the program will require that the config does not hold."""
+    missing: list[str] = []
     tenants = config.get("tenants") if isinstance(config.get("tenants"), list) else []
-    tenant_secrets: dict[str, Any] = dict(config.get(TENANT_SECRETS_KEY) or {})
+    raw_secrets = config.get(TENANT_SECRETS_KEY)
+    tenant_secrets = raw_secrets if isinstance(raw_secrets, dict) else {}
+    shared_redpill = bool(config.get("redpillApiKey"))
     for tenant in tenants:
         name = tenant.get("name") if isinstance(tenant, dict) else None
-        if isinstance(name, str):
-            entry = dict(tenant_secrets.get(name) or {})
-            entry.setdefault("masterKey", placeholder(f"{TENANT_SECRETS_KEY}.{name}.masterKey"))
-            tenant_secrets[name] = entry
-    if tenant_secrets:
-        config[TENANT_SECRETS_KEY] = tenant_secrets
-    if tenants:
-        config.setdefault("redpillApiKey", placeholder("redpillApiKey"))
-
+        if not isinstance(name, str):
+            continue
+        entry = tenant_secrets.get(name)
+        entry = entry if isinstance(entry, dict) else {}
+        if not entry.get("masterKey"):
+            missing.append(f"{TENANT_SECRETS_KEY}.{name}.masterKey")
+        if not shared_redpill and not entry.get("redpillApiKey"):
+            missing.append("redpillApiKey")
     if config.get("muxName"):
-        if not (config.get("muxRegisterKey") and config.get("muxAdminToken")):
-            config.setdefault("muxMasterKey", placeholder("muxMasterKey"))
-        channels = config.get("muxChannels") or []
+        if not config.get("muxMasterKey") and not (
+            config.get("muxRegisterKey") and config.get("muxAdminToken")
+        ):
+            missing.append("muxMasterKey")
+        channels = config.get("muxChannels")
+        channels = channels if isinstance(channels, list) else []
         tokens = {"telegram": "muxTelegramBotToken", "discord": "muxDiscordBotToken"}
-        for channel, key in tokens.items():
-            if channel in channels:
-                config.setdefault(key, placeholder(key))
-    return config, sorted(key for key in secret_keys if key in config)
+        missing += [
+            key for channel, key in tokens.items() if channel in channels and not config.get(key)
+        ]
+    return list(dict.fromkeys(missing))
+
+
+def _set_path(config: dict[str, Any], path: str, value: str) -> None:
+    if not path.startswith(f"{TENANT_SECRETS_KEY}."):
+        config.setdefault(path, value)
+        return
+    tenant, field_name = path.removeprefix(f"{TENANT_SECRETS_KEY}.").rsplit(".", 1)
+    secrets = config.get(TENANT_SECRETS_KEY)
+    secrets = dict(secrets) if isinstance(secrets, dict) else {}
+    entry = secrets.get(tenant)
+    entry = dict(entry) if isinstance(entry, dict) else {}
+    entry.setdefault(field_name, value)
+    secrets[tenant] = entry
+    config[TENANT_SECRETS_KEY] = secrets
+
+
+def with_placeholders(
+    stack_config: Mapping[str, Any], *, stand_in_missing: bool = False
+) -> OfflineConfig:
+    """Replace every encrypted value; with stand_in_missing, also stand in (and list)
+    every secret the program requires that the stack file does not hold."""
+    config = {key: _replace_secure(value, key) for key, value in stack_config.items()}
+    not_set = missing_secrets(config) if stand_in_missing else []
+    for path in not_set:
+        _set_path(config, path, _stand_in(path, "not set"))
+    secret_keys = {key.name for key in SCALAR_KEYS if key.secret} | {TENANT_SECRETS_KEY}
+    return OfflineConfig(config, sorted(key for key in secret_keys if key in config), not_set)
 
 
 def placeholder_mux_stack(stack_name: str) -> Mapping[str, Any]:

@@ -26,6 +26,7 @@ from plan.evaluate import (
     TOKEN_TYPE,
     ProgramRun,
     fake_app_id,
+    fake_token_id,
     fake_token_value,
     is_secret,
     run_program,
@@ -220,8 +221,8 @@ def test_tenant_env_carries_keys_and_s3_settings(prod_run: ProgramRun) -> None:
         "auto",
         "openclaw-data",
     )
-    assert value["AWS_ACCESS_KEY_ID"] == "bob-agent-storage-token-id"
-    token = fake_token_value("bob-agent-storage-token")
+    assert value["AWS_ACCESS_KEY_ID"] == fake_token_id("bob-agent-storage-token", ACCOUNT_ID)
+    token = fake_token_value("bob-agent-storage-token", ACCOUNT_ID)
     assert value["AWS_SECRET_ACCESS_KEY"] == hashlib.sha256(token.encode()).hexdigest()
     assert env[protocol.CVM_NAME] == "bob-agent"
     assert env[protocol.ROLE] == "openclaw"
@@ -327,7 +328,7 @@ def test_outputs_follow_the_documented_contract(prod_run: ProgramRun) -> None:
     token = derivation.gateway_token(master_key_for("alice-agent"))
     assert secrets["gatewayToken"] == token
     assert secrets["dashboardUrl"] == f"https://{app_id}-18789.{host}?token={token}"
-    assert secrets["s3AccessKeyId"] == "alice-agent-storage-token-id"
+    assert secrets["s3AccessKeyId"] == fake_token_id("alice-agent-storage-token", ACCOUNT_ID)
     mux = exports["mux"]
     assert mux["baseUrl"] == f"https://{fake_app_id('openclaw-mux')}-18891.{host}"
     assert mux["healthUrl"] == mux["baseUrl"] + "/health"
@@ -387,7 +388,7 @@ def _secret_values(config: dict[str, Any], run: ProgramRun) -> set[str]:
         keys = derivation.derive_tenant_keys(key)
         values |= {key, keys.gateway_token, keys.rclone_crypt_password, keys.rclone_crypt_salt}
     for token in run.of_type(TOKEN_TYPE):
-        value = fake_token_value(token.name)
+        value = fake_token_value(token.name, token.plain_inputs["accountId"])
         values |= {value, hashlib.sha256(value.encode()).hexdigest()}
     return values
 

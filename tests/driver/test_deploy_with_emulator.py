@@ -597,7 +597,7 @@ def test_no_secret_reaches_output_error_messages_or_cli_argv(sandbox: Sandbox) -
         assert secret not in everything
     assert emulator.api_key not in everything
     # The env files the CLI was pointed at are gone.
-    env_files = [Path(line.split(" -e ")[1].split(" ")[0]) for line in argv.splitlines()]
+    env_files = [Path(line.split(" --env=")[1].split(" ")[0]) for line in argv.splitlines()]
     assert len(env_files) == 2
     assert not any(path.exists() for path in env_files)
     assert all(path.is_relative_to(sandbox.tmpdir) for path in env_files)

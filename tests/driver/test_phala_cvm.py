@@ -468,3 +468,43 @@ def test_operator_knobs_never_share_a_name_with_a_command_input() -> None:
     inputs = {value for name, value in vars(protocol).items() if name.isupper()}
     for knob in (driver.POLL_SECONDS_VAR, driver.HEALTH_URL_OVERRIDE_VAR):
         assert knob not in inputs
+
+
+def _parse_with_real_cli(tmp_path: Path, *args: str) -> str:
+    """What the pinned phala CLI answers to argv; its API is an unused local port."""
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PHALA_DISABLE_UPDATE_CHECK": "1",
+        "PHALA_CLOUD_API_PREFIX": "http://127.0.0.1:9/api/v1",
+        "PHALA_CLOUD_API_KEY": "not-a-real-key",
+    }
+    completed = subprocess.run(
+        [str(driver.DEFAULT_CLI), *args],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return completed.stdout + completed.stderr
+
+
+def test_a_value_starting_with_a_dash_reaches_the_phala_cli_as_a_value(tmp_path: Path) -> None:
+    # A separate word starting with '-' is read as an option by the CLI's parser...
+    separate = _parse_with_real_cli(tmp_path, "cvms", "delete", "-abc", "--force", "--json")
+    assert "unknown or unexpected option" in separate
+    # ...so the driver attaches every value to its option.
+    attached = _parse_with_real_cli(
+        tmp_path, "cvms", "delete", driver.option("cvm-id", "-abc"), "--force", "--json"
+    )
+    assert "unknown or unexpected option" not in attached
+    deploy = _parse_with_real_cli(
+        tmp_path,
+        "deploy",
+        driver.option("cvm-id", "-abc"),
+        driver.option("compose", "-missing-compose.yml"),
+        "--json",
+    )
+    assert "Docker compose file not found: -missing-compose.yml" in deploy

@@ -26,6 +26,7 @@ from ops.rclone import (
     crypt_remote_environment,
     locate_rclone,
     obscure,
+    rclone_argv,
     reveal,
 )
 from tests.ops.moto_s3 import (
@@ -469,15 +470,36 @@ def test_obscure_matches_rclones_format_for_a_fixed_iv() -> None:
     )
 
 
+def _real_rclone_reveal(obscured: str) -> str:
+    # A public test value, so passing it on argv here leaks nothing.
+    revealed = subprocess.run(
+        rclone_argv(locate_rclone(), ["reveal"], [obscured]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return revealed.stdout.strip()
+
+
 def test_obscure_uses_a_fresh_iv_and_real_rclone_reveals_it() -> None:
     first, second = obscure(CRYPT_PASSWORD), obscure(CRYPT_PASSWORD)
     assert first != second
     assert reveal(first) == reveal(second) == CRYPT_PASSWORD
-    # A public test value, so passing it on argv here leaks nothing.
-    revealed = subprocess.run(
-        [str(locate_rclone()), "reveal", first], capture_output=True, text=True, check=True
-    )
-    assert revealed.stdout.strip() == CRYPT_PASSWORD
+    assert _real_rclone_reveal(first) == CRYPT_PASSWORD
+
+
+def test_an_obscured_value_starting_with_a_dash_reaches_rclone_as_a_value() -> None:
+    # An IV whose first six bits are 62 makes base64url start with '-': one
+    # random IV in 64 does, which made the test above fail one run in 64.
+    leading_dash = obscure(CRYPT_PASSWORD, iv=b"\xf8" + bytes(15))
+    assert leading_dash.startswith("-")
+    assert _real_rclone_reveal(leading_dash) == CRYPT_PASSWORD
+
+
+def test_rclone_operands_follow_a_double_dash_so_none_is_read_as_a_flag() -> None:
+    argv = rclone_argv(Path("/bin/rclone"), ["lsjson", "--recursive"], ["-remote:", "/x"])
+    assert argv == ["/bin/rclone", "lsjson", "--recursive", "--", "-remote:", "/x"]
+    assert rclone_argv(Path("/bin/rclone"), ["version"], []) == ["/bin/rclone", "version"]
 
 
 def test_crypt_environment_mirrors_the_cvm_config() -> None:

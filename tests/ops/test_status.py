@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.status import compare
+from ops.status import EXIT_DRIFT, EXIT_UNKNOWN, compare
 from tests.ops.outputs_document import make_outputs, write_outputs
 from tests.support.emulator_seed import seed_cvm
 from tests.support.phala_emulator import PhalaCloudEmulator
@@ -96,6 +96,38 @@ def test_a_stopped_mux_is_drift(emulator: PhalaCloudEmulator, tmp_path: Path) ->
     result = run_status(emulator, outputs)
     assert result.returncode == 1
     assert "not running (stopped)" in result.stdout
+
+
+def test_an_unreadable_cvm_is_its_own_unknown_row_and_the_table_goes_on(
+    emulator: PhalaCloudEmulator, tmp_path: Path
+) -> None:
+    outputs = deployed_outputs(emulator, tmp_path)
+    alice_id = json.loads(outputs.read_text())["tenants"]["alice"]["cvmId"].replace("-", "")
+    emulator.inject_error("GET", f"^/cvms/{alice_id}", status=500, times=None)
+    result = run_status(emulator, outputs)
+    assert result.returncode == EXIT_UNKNOWN == 3
+    rows = {line.split()[1]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    assert "unknown" in rows["alice"] and "UNKNOWN: could not read it (HTTP 500" in rows["alice"]
+    assert rows["carol"].endswith("ok") and rows["shared-mux"].endswith("ok")
+    assert "1 of 3 CVMs unknown (could not be read)" in result.stdout
+    assert "Traceback" not in result.stderr
+
+    as_json = run_status(emulator, outputs, "--json")
+    by_name = {entry["name"]: entry for entry in json.loads(as_json.stdout)}
+    assert by_name["alice"]["unknown"] is True and by_name["alice"]["drifted"] is False
+    assert by_name["carol"]["unknown"] is False
+
+
+def test_drift_wins_over_unknown_in_the_exit_status(
+    emulator: PhalaCloudEmulator, tmp_path: Path
+) -> None:
+    outputs = deployed_outputs(emulator, tmp_path)
+    alice_id = json.loads(outputs.read_text())["tenants"]["alice"]["cvmId"].replace("-", "")
+    emulator.inject_error("GET", f"^/cvms/{alice_id}", status=500, times=None)
+    emulator.delete_behind_back("carol")
+    result = run_status(emulator, outputs)
+    assert result.returncode == EXIT_DRIFT == 1
+    assert "1 of 3 CVMs drifted, 1 of 3 CVMs unknown (could not be read)" in result.stdout
 
 
 def test_status_without_an_api_key_says_how_to_set_one(

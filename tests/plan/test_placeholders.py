@@ -1,45 +1,22 @@
 from __future__ import annotations
 
-from components.settings import RawConfig, parse_settings
+import json
+
+import pytest
+
+from components.settings import RawConfig, Settings, SettingsError, parse_settings
 from plan.placeholders import placeholder, with_placeholders
 
 SECURE = {"secure": "v1:abc:def"}
 
 
-def _parse(config: dict, secret_keys: list[str]) -> object:
-    import json
-
+def _parse(config: dict, secret_keys: list[str]) -> Settings:
     values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     return parse_settings(RawConfig(values, frozenset(secret_keys)))
 
 
-def test_encrypted_values_become_placeholders_and_validate() -> None:
-    stack = {
-        "openclawImage": "repo/img@sha256:" + "a" * 64,
-        "phalaDevOs": False,
-        "tenants": [{"name": "alice-agent", "storage": "local"}],
-        "tenantSecrets": {"alice-agent": {"masterKey": SECURE}},
-        "redpillApiKey": SECURE,
-        "muxName": "openclaw-mux",
-        "muxImage": "repo/mux@sha256:" + "b" * 64,
-        "muxChannels": ["discord"],
-        "muxRegisterKey": SECURE,
-        "muxAdminToken": SECURE,
-        "muxJwtPrivateKey": SECURE,
-    }
-    config, secret_keys = with_placeholders(stack)
-    assert config["tenantSecrets"]["alice-agent"]["masterKey"] == placeholder(
-        "tenantSecrets.alice-agent.masterKey"
-    )
-    assert config["muxJwtPrivateKey"].startswith("-----BEGIN PRIVATE KEY-----")
-    assert config["muxDiscordBotToken"] == placeholder("muxDiscordBotToken")
-    assert "muxMasterKey" not in config  # explicit keys are set, nothing to derive
-    settings = _parse(config, secret_keys)
-    assert settings.tenants[0].name == "alice-agent"
-
-
-def test_missing_required_secrets_are_filled_in() -> None:
-    stack = {
+def _stack_without_secrets() -> dict:
+    return {
         "openclawImage": "repo/img@sha256:" + "a" * 64,
         "phalaDevOs": False,
         "tenants": [{"name": "alice-agent", "storage": "local"}],
@@ -47,17 +24,62 @@ def test_missing_required_secrets_are_filled_in() -> None:
         "muxImage": "repo/mux@sha256:" + "b" * 64,
         "muxChannels": ["telegram"],
     }
-    config, secret_keys = with_placeholders(stack)
-    assert set(secret_keys) == {
-        "tenantSecrets",
+
+
+def test_encrypted_values_become_placeholders_and_validate() -> None:
+    stack = {
+        **_stack_without_secrets(),
+        "tenantSecrets": {"alice-agent": {"masterKey": SECURE}},
+        "redpillApiKey": SECURE,
+        "muxChannels": ["discord"],
+        "muxRegisterKey": SECURE,
+        "muxAdminToken": SECURE,
+        "muxJwtPrivateKey": SECURE,
+        "muxDiscordBotToken": SECURE,
+    }
+    offline = with_placeholders(stack)
+    config = offline.config
+    assert config["tenantSecrets"]["alice-agent"]["masterKey"] == placeholder(
+        "tenantSecrets.alice-agent.masterKey", SECURE["secure"]
+    )
+    assert config["muxJwtPrivateKey"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert "muxMasterKey" not in config  # explicit keys are set, nothing to derive
+    assert offline.not_set == []
+    settings = _parse(config, offline.secret_keys)
+    assert settings.tenants[0].name == "alice-agent"
+
+
+def test_no_secret_is_made_up_so_the_settings_check_names_each_missing_one() -> None:
+    offline = with_placeholders(_stack_without_secrets())
+    assert offline.not_set == []
+    assert not {"tenantSecrets", "redpillApiKey", "muxMasterKey"} & set(offline.config)
+    with pytest.raises(SettingsError) as raised:
+        _parse(offline.config, offline.secret_keys)
+    message = str(raised.value)
+    assert "tenantSecrets.alice-agent.masterKey: is missing" in message
+    assert "muxTelegramBotToken: is required" in message
+    assert "muxRegisterKey: is required unless muxMasterKey is set" in message
+
+
+def test_stand_ins_for_missing_secrets_are_asked_for_and_each_is_listed() -> None:
+    offline = with_placeholders(_stack_without_secrets(), stand_in_missing=True)
+    assert offline.not_set == [
+        "tenantSecrets.alice-agent.masterKey",
         "redpillApiKey",
         "muxMasterKey",
         "muxTelegramBotToken",
-    }
-    _parse(config, secret_keys)
+    ]
+    _parse(offline.config, offline.secret_keys)
 
 
-def test_placeholders_are_deterministic_and_distinct() -> None:
-    assert placeholder("a") == placeholder("a")
-    assert placeholder("a") != placeholder("b")
+def test_a_set_secret_is_not_listed_as_missing() -> None:
+    stack = {**_stack_without_secrets(), "muxTelegramBotToken": SECURE, "redpillApiKey": SECURE}
+    offline = with_placeholders(stack, stand_in_missing=True)
+    assert offline.not_set == ["tenantSecrets.alice-agent.masterKey", "muxMasterKey"]
+
+
+def test_placeholders_are_deterministic_and_change_with_the_ciphertext() -> None:
+    assert placeholder("a", "v1:x") == placeholder("a", "v1:x")
+    assert placeholder("a", "v1:x") != placeholder("b", "v1:x")
+    assert placeholder("a", "v1:x") != placeholder("a", "v1:y")
     assert len(placeholder("a")) >= 32

@@ -16,6 +16,8 @@ from plan.__main__ import main
 from plan.evaluate import REPO_ROOT
 
 GOLDEN = Path(__file__).with_name("prod_plan.golden.txt")
+# The example stack holds no secrets.
+STAND_IN = "--stand-in-missing-secrets"
 
 
 def run_plan(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -33,25 +35,40 @@ def run_plan(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_prod_plan_matches_the_golden_file(capsys: pytest.CaptureFixture[str]) -> None:
-    # Regenerate after an intended change: python -m plan show --stack prod > <golden>
-    assert main(["show", "--stack", "prod"]) == 0
+    # Regenerate after an intended change:
+    # python -m plan show --stack prod --stand-in-missing-secrets > <golden>
+    assert main(["show", "--stack", "prod", STAND_IN]) == 0
     assert capsys.readouterr().out == GOLDEN.read_text()
 
 
 def test_plan_is_identical_across_runs_and_directories(tmp_path: Path) -> None:
-    first = run_plan("show", "--stack", "prod", cwd=tmp_path)
+    first = run_plan("show", "--stack", "prod", STAND_IN, cwd=tmp_path)
     elsewhere = tmp_path / "a" / "b"
     elsewhere.mkdir(parents=True)
-    second = run_plan("show", "--stack", "prod", cwd=elsewhere)
+    second = run_plan("show", "--stack", "prod", STAND_IN, cwd=elsewhere)
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout == GOLDEN.read_text()
 
 
 def test_plan_shows_no_placeholder_or_secret_values(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["show", "--stack", "prod", "--json"]) == 0
+    assert main(["show", "--stack", "prod", STAND_IN, "--json"]) == 0
     out = capsys.readouterr().out
     assert "placeholder-" not in out
-    assert "MASTER_KEY (secret)" in out
+    assert '"name": "MASTER_KEY",\n    "secret": true' in out
+    assert '"fingerprint"' not in out  # only `plan diff` gives the key fingerprints need
+
+
+def test_a_missing_secret_is_named_and_fails_the_plan_unless_stood_in_for(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["show", "--stack", "prod"]) == 1
+    err = capsys.readouterr().err
+    assert "tenantSecrets.alice-agent.masterKey: is missing" in err
+    assert "muxTelegramBotToken: is required" in err
+    assert main(["show", "--stack", "prod", STAND_IN]) == 0
+    out = capsys.readouterr().out
+    assert "secret tenantSecrets.alice-agent.masterKey NOT SET in the stack file" in out
+    assert "secret muxTelegramBotToken NOT SET in the stack file" in out
 
 
 def test_unknown_stack_fails_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,7 +82,7 @@ def test_invalid_stack_config_fails_with_the_settings_message(tmp_path: Path) ->
     stack_file.write_text(
         stack_file.read_text().replace("instanceType: tdx.large", "instanceTyp: x")
     )
-    result = run_plan("show", "--stack", "prod", cwd=repo)
+    result = run_plan("show", "--stack", "prod", STAND_IN, cwd=repo)
     assert result.returncode == 1
     assert "tenants[1].instanceTyp (tenant bob-agent): unknown tenant field" in result.stderr
     assert "Traceback" not in result.stderr
@@ -118,7 +135,7 @@ def test_diff_between_two_refs_flags_replacements_and_local_data(tmp_path: Path)
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
     _git(repo, "commit", "-qam", "head")
 
-    result = run_plan("diff", "HEAD~1", "HEAD", "--stack", "prod", cwd=repo)
+    result = run_plan("diff", "HEAD~1", "HEAD", "--stack", "prod", STAND_IN, cwd=repo)
     assert result.returncode == 0, result.stderr
     sections = {block.splitlines()[0]: block for block in result.stdout.split("\n## ")[1:]}
     alice = sections["tenant/alice-agent  [DELETES CVM]"]
@@ -139,7 +156,7 @@ def test_diff_between_two_refs_flags_replacements_and_local_data(tmp_path: Path)
     assert "+ create cvm/erin-agent" in sections["tenant/erin-agent  [creates CVM]"]
     assert not any(title.startswith("mux/") for title in sections)
 
-    as_json = run_plan("diff", "HEAD~1", "HEAD", "--stack", "prod", "--json", cwd=repo)
+    as_json = run_plan("diff", "HEAD~1", "HEAD", "--stack", "prod", STAND_IN, "--json", cwd=repo)
     assert json.loads(as_json.stdout)["resources"] == {
         "alice-agent-storage-bucket": "delete",
         "alice-agent-deploy": "delete",
@@ -153,12 +170,48 @@ def test_diff_between_two_refs_flags_replacements_and_local_data(tmp_path: Path)
     }
 
 
+def test_diff_shows_env_changes_values_for_plain_ones_and_only_changed_for_secrets(
+    tmp_path: Path,
+) -> None:
+    repo = _copy_project(tmp_path / "repo")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    stack_file = repo / "Pulumi.prod.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    config = document["config"]
+    for tenant in config["openclaw-phala:tenants"]:
+        if tenant["name"] == "alice-agent":
+            tenant["s3Prefix"] = "moved/prefix"  # only the CVM's env changes
+    config["openclaw-phala:muxTelegramBotUsername"] = "another_example_bot"
+    # A secret set: the plan sees only a new ciphertext, and says only "changed".
+    secret_text = "v1:bm90LWEtcmVhbC1jaXBoZXJ0ZXh0"
+    config["openclaw-phala:tenantSecrets"] = {
+        "staging-agent": {"masterKey": {"secure": secret_text}}
+    }
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    _git(repo, "commit", "-qam", "head")
+
+    result = run_plan("diff", "HEAD~1", "HEAD", "--stack", "prod", STAND_IN, cwd=repo)
+    assert result.returncode == 0, result.stderr
+    sections = {block.splitlines()[0]: block for block in result.stdout.split("\n## ")[1:]}
+    alice = sections["tenant/alice-agent"]
+    assert "~ update cvm/alice-agent" in alice
+    assert "  env S3_PREFIX: 'openclaw-data' -> 'moved/prefix'" in alice
+    mux = sections["mux/openclaw-mux"]
+    assert "  env MUX_TELEGRAM_BOT_USERNAME: 'openclaw_example_bot' -> 'another_example_bot'" in mux
+    staging = sections["tenant/staging-agent"]
+    assert "  env MASTER_KEY: changed (secret: value not shown)" in staging
+    assert "bob-agent" not in result.stdout
+    assert secret_text not in result.stdout and "placeholder-" not in result.stdout
+
+
 def test_diff_of_identical_refs_reports_no_changes(tmp_path: Path) -> None:
     repo = _copy_project(tmp_path / "repo")
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "only")
-    result = run_plan("diff", "HEAD", "HEAD", "--stack", "prod", cwd=repo)
+    result = run_plan("diff", "HEAD", "HEAD", "--stack", "prod", STAND_IN, cwd=repo)
     assert result.returncode == 0, result.stderr
     assert "No changes to the desired state." in result.stdout
 

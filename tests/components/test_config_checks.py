@@ -1,0 +1,92 @@
+"""Cross-field config checks and keys outside the project's namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.settings import check_cvm_name, parse_settings, read_raw_config
+from tests.components.test_settings import good_config, mux_config, problems_of, raw
+
+UUID = "0b9e6a52-3c1d-4f8e-9a7b-2d4c6e8f0a1b"
+
+
+def test_one_cvm_id_adopted_by_two_cvms_is_refused_on_the_second() -> None:
+    config = mux_config(
+        muxCvmId=UUID,
+        tenants=[{"name": "alice-agent", "cvmId": UUID.upper().replace("-", "")}],
+    )
+    assert problems_of(config) == [
+        f"openclaw-phala:tenants[0].cvmId: CVM id '{UUID.upper().replace('-', '')}' is already "
+        "used by mux openclaw-mux; one CVM cannot be adopted twice"
+    ]
+
+
+@pytest.mark.parametrize("prefix", ["a/../b", "./data", "data/.", ".."])
+def test_an_s3_prefix_with_a_dot_segment_is_refused(prefix: str) -> None:
+    config = good_config(tenants=[{"name": "alice-agent", "s3Prefix": prefix}])
+    (problem,) = problems_of(config)
+    assert problem.startswith("openclaw-phala:tenants[0].s3Prefix (tenant alice-agent): has a '")
+
+
+def test_dots_inside_a_prefix_segment_are_fine() -> None:
+    config = good_config(tenants=[{"name": "alice-agent", "s3Prefix": "v1.2/..data"}])
+    assert parse_settings(raw(config)).tenants[0].r2.s3_prefix == "v1.2/..data"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("key", "namespace_text"),
+    [
+        ("openclaw_phala:muxName", "is under namespace 'openclaw_phala'"),
+        ("muxName", "is under no namespace"),
+        ("openclaw-phal:tenants", "is under namespace 'openclaw-phal'"),
+    ],
+)
+def test_a_key_under_a_mistyped_namespace_is_answered_with_a_did_you_mean(
+    key: str, namespace_text: str
+) -> None:
+    engine_config: dict[str, Any] = {
+        f"openclaw-phala:{name}": value for name, value in raw(good_config()).values.items()
+    }
+    engine_config[key] = "x"
+    engine_config["cloudflare:apiToken"] = "a provider's own key is left alone"
+    settings_raw = read_raw_config(engine_config, lambda _: True)
+    with pytest.raises(Exception) as info:
+        parse_settings(settings_raw)
+    name = key.rpartition(":")[2]
+    expected = f"{key}: {namespace_text}, so the program never reads it; did you mean "
+    assert f"  - {expected}'openclaw-phala:{name}'?" in str(info.value)
+    assert "cloudflare:apiToken" not in str(info.value)
+
+
+def test_an_overlong_ssh_key_and_instance_type_are_refused_by_length() -> None:
+    config = good_config(
+        phalaSshPublicKey="ssh-ed25519 " + "A" * 9000,
+        tenants=[{"name": "alice-agent", "instanceType": "tdx." + "a" * 100}],
+    )
+    problems = problems_of(config)
+    assert (
+        "openclaw-phala:phalaSshPublicKey: is 9012 characters long; at most 8192" in (problems[0])
+    )
+    assert problems[1].startswith(
+        "openclaw-phala:tenants[0].instanceType (tenant alice-agent): is 104 characters long"
+    )
+
+
+def test_an_inherited_bad_instance_type_is_blamed_on_phala_instance_type_only() -> None:
+    problems = problems_of(mux_config(phalaInstanceType="not a type"))
+    assert problems == [
+        "openclaw-phala:phalaInstanceType: must be a Phala instance type such as tdx.small "
+        "or tdx.medium"
+    ]
+
+
+def test_a_non_latin_letter_is_named_not_called_a_missing_letter() -> None:
+    reason = check_cvm_name("élan-agent")
+    assert reason is not None
+    assert "must start with a letter" not in reason
+    assert "'é' (latin small letter e with acute) at position 1 is a non-ASCII letter" in reason
+    cyrillic = check_cvm_name("alic\u0435-agent")  # a Cyrillic letter that looks like e
+    assert cyrillic is not None and "cyrillic small letter ie" in cyrillic
+    assert check_cvm_name("1alice") == "must start with a letter (starts with '1')"
