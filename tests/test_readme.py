@@ -73,22 +73,31 @@ def _set_path(config: dict, path: str, value: str) -> None:
             node = node.setdefault(index, child)
 
 
-def test_the_quick_start_replayed_as_written_gives_a_valid_config() -> None:
+def quick_start_config_commands() -> list[list[str]]:
+    """The quick start's `pulumi config set` commands as argv, with what the shell would
+    substitute for `$(...)`: a fresh random key, a test SSH public key."""
     generated = {
         "$(head -c 32 /dev/urandom | base64)": base64.b64encode(os.urandom(32)).decode(),
         "$(cat ~/.ssh/id_ed25519.pub)": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyForTests",
     }
-    config: dict[str, Any] = {}
-    secret: set[str] = set()
-    commands = [
-        line for line in _quick_start().splitlines() if line.startswith("pulumi config set")
-    ]
-    assert len(commands) >= 10
-    for line in commands:
+    commands = []
+    for line in _quick_start().splitlines():
+        if not line.startswith("pulumi config set"):
+            continue
         for expression, value in generated.items():
             line = line.replace(expression, value)
         assert "$(" not in line, line
-        words = shlex.split(line, comments=True)[3:]
+        commands.append(shlex.split(line, comments=True))
+    return commands
+
+
+def test_the_quick_start_replayed_as_written_gives_a_valid_config() -> None:
+    config: dict[str, Any] = {}
+    secret: set[str] = set()
+    commands = quick_start_config_commands()
+    assert len(commands) >= 10
+    for argv in commands:
+        words = argv[3:]
         is_secret, by_path = "--secret" in words, "--path" in words
         key, value = [w for w in words if not w.startswith("--")]
         assert "<" not in value and ">" not in value, f"{key} is a placeholder: {value}"
