@@ -21,30 +21,26 @@ _FOREIGN_OK: Final = frozenset({"pulumi", "cloudflare", "command", "aws", "gcp",
 def misplaced_keys(
     keys: Iterable[str], project: str, known: Iterable[str]
 ) -> list[tuple[str, str]]:
-    """(key, message) for config keys meant for this project but outside its namespace:
-    a mistyped namespace (`openclaw_phala:muxName`) or none at all (`muxName`)."""
+    """(key, message) for config keys meant for this project but under a mistyped
+    namespace (`openclaw_phala:muxName`). A key without a namespace is not one of them:
+    Pulumi reads `muxName` in a stack file as `openclaw-phala:muxName`."""
     known_names = sorted(set(known))
     found: list[tuple[str, str]] = []
     for key in sorted(set(keys)):
         namespace, _, name = key.rpartition(":")
-        if namespace == project or namespace in _FOREIGN_OK:
+        if not namespace or namespace == project or namespace in _FOREIGN_OK:
             continue
-        looks_like_ours = bool(namespace) and (
-            difflib.SequenceMatcher(None, namespace.lower(), project).ratio() >= 0.75
-        )
-        if not looks_like_ours and namespace:
-            continue
-        if (
-            not namespace
-            and name not in known_names
-            and not difflib.get_close_matches(name, known_names, n=1)
-        ):
+        similarity = difflib.SequenceMatcher(None, namespace.lower(), project).ratio()
+        if similarity < 0.75:  # another tool's namespace, not a typo of ours
             continue
         close = difflib.get_close_matches(name, known_names, n=1)
         suggestion = f"{project}:{name if name in known_names else (close or [name])[0]}"
-        where = f"namespace '{namespace}'" if namespace else "no namespace"
         found.append(
-            (key, f"is under {where}, so the program never reads it; did you mean '{suggestion}'?")
+            (
+                key,
+                f"is under namespace '{namespace}', so the program never reads it; "
+                f"did you mean '{suggestion}'?",
+            )
         )
     return found
 

@@ -262,10 +262,12 @@ def stack_file_config(stack: str) -> dict[str, Any]:
     """A stack file's config for this project, as Python values (keys without namespace)."""
     document = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
     prefix = f"{PROJECT}:"
+    # Pulumi reads a key without a namespace as the project's own (`muxName` is
+    # `openclaw-phala:muxName`), so the plan does too.
     return {
         key.removeprefix(prefix): value
         for key, value in (document.get("config") or {}).items()
-        if key.startswith(prefix)
+        if key.startswith(prefix) or ":" not in str(key)
     }
 
 

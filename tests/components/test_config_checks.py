@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from components import config_checks
 from components.settings import check_cvm_name, parse_settings, read_raw_config
 from tests.components.test_settings import good_config, mux_config, problems_of, raw
 
@@ -39,8 +40,8 @@ def test_dots_inside_a_prefix_segment_are_fine() -> None:
     ("key", "namespace_text"),
     [
         ("openclaw_phala:muxName", "is under namespace 'openclaw_phala'"),
-        ("muxName", "is under no namespace"),
         ("openclaw-phal:tenants", "is under namespace 'openclaw-phal'"),
+        ("OpenClaw-Phala:muxName", "is under namespace 'OpenClaw-Phala'"),
     ],
 )
 def test_a_key_under_a_mistyped_namespace_is_answered_with_a_did_you_mean(
@@ -90,3 +91,10 @@ def test_a_non_latin_letter_is_named_not_called_a_missing_letter() -> None:
     cyrillic = check_cvm_name("alic\u0435-agent")  # a Cyrillic letter that looks like e
     assert cyrillic is not None and "cyrillic small letter ie" in cyrillic
     assert check_cvm_name("1alice") == "must start with a letter (starts with '1')"
+
+
+def test_a_key_without_a_namespace_is_the_projects_own_as_pulumi_reads_it() -> None:
+    # `muxName:` in a stack file reaches the program as openclaw-phala:muxName (checked
+    # under the real engine in tests/engine/test_quick_start.py), so it is not misplaced.
+    assert config_checks.misplaced_keys(["muxName"], "openclaw-phala", ["muxName"]) == []
+    assert config_checks.misplaced_keys(["mycorp:muxName"], "openclaw-phala", ["muxName"]) == []
