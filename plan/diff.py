@@ -90,9 +90,10 @@ def resource_changes(
 
 
 def env_by_name(entries: list[Any]) -> dict[str, dict[str, Any]]:
-    """A CVM's env entries by name; a plan from before values were shown lists names."""
+    """A CVM's env entries by name. A plan from before values were shown lists only
+    names ("MASTER_KEY (secret)"): its entries are empty, so they compare by name."""
     return {
-        entry if isinstance(entry, str) else entry["name"]: (
+        entry.removesuffix(" (secret)") if isinstance(entry, str) else entry["name"]: (
             {} if isinstance(entry, str) else entry
         )
         for entry in entries

@@ -158,3 +158,13 @@ def test_a_driver_input_without_a_field_of_its_own_still_shows_in_the_diff(
     text = render_diff(diff_plans(base_plan, head), "prod", "base", "head")
     assert "~ update cvm/alice-agent" in text
     assert "'WAIT_TIMEOUT_SECONDS': '600'" in text and "'WAIT_TIMEOUT_SECONDS': '900'" in text
+
+
+def test_a_base_plan_from_before_env_values_compares_by_name_only() -> None:
+    old = ["MASTER_KEY (secret)", "S3_PREFIX", "S3_BUCKET"]
+    new = [
+        {"name": "MASTER_KEY", "secret": True, "fingerprint": "ab"},
+        {"name": "S3_PREFIX", "value": "openclaw-data"},
+        {"name": "S3_REGION", "value": "auto"},
+    ]
+    assert env_changes(old, new) == {"S3_BUCKET": "removed", "S3_REGION": "added"}
