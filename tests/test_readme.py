@@ -134,3 +134,27 @@ def test_the_readme_modules_answer_help(module: str) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "usage" in completed.stdout.lower()
+
+
+def _readme_commands(prefix: str) -> list[list[str]]:
+    blocks = "\n".join(re.findall(r"```(?:sh|bash)?\n(.*?)```", README, re.DOTALL))
+    return [
+        shlex.split(line.removeprefix("$ "), comments=True)
+        for line in blocks.splitlines()
+        if line.removeprefix("$ ").startswith(prefix)
+    ]
+
+
+def test_the_readmes_plan_show_commands_run_as_written() -> None:
+    commands = _readme_commands(".venv/bin/python -m plan show")
+    assert len(commands) >= 2
+    for argv in commands:
+        completed = subprocess.run(
+            [sys.executable, *argv[1:]],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert completed.returncode == 0, (argv, completed.stderr)
