@@ -32,6 +32,7 @@ from plan.evaluate import (
     is_deploy_command,
     unwrap,
 )
+from plan.placeholders import NOT_SET_MARK
 
 TENANT_COMPONENT = "openclaw-phala:index:OpenClawTenant"
 MUX_COMPONENT = "openclaw-phala:index:MuxServer"
@@ -91,6 +92,8 @@ def env_entries(environment: dict[str, Any]) -> list[dict[str, Any]]:
             entries.append({"name": name, "value": value})
             continue
         entry: dict[str, Any] = {"name": name, "secret": True}
+        if isinstance(value, str) and value.startswith(NOT_SET_MARK):
+            entry["notSet"] = True  # the plan stands in for it (--stand-in-missing-secrets)
         if key is not None and isinstance(value, str):
             digest = hmac.new(key, f"{name}\0{value}".encode(), hashlib.sha256)
             entry["fingerprint"] = digest.hexdigest()[:16]
@@ -336,6 +339,8 @@ def render_env(entries: list[Any]) -> list[str]:
     for entry in entries:
         if isinstance(entry, str):  # a plan from before env values were shown
             lines.append(entry)
+        elif entry.get("notSet"):
+            lines.append(f"{entry['name']} (secret: NOT SET, the plan stands in for it)")
         elif entry.get("secret"):
             lines.append(f"{entry['name']} (secret: set, value not shown)")
         else:

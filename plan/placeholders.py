@@ -26,10 +26,19 @@ from plan.evaluate import stack_file_config
 PLACEHOLDER_MUX_BASE_DOMAIN = "placeholder.phala.network"
 
 
+# Starts every stand-in for a secret the stack file does not hold, so the plan can say so.
+NOT_SET_MARK = "placeholder-not-set-"
+
+
 def placeholder(path: str, ciphertext: str = "") -> str:
     """A recognisable stand-in, long enough to pass every secret's validation."""
     digest = hashlib.sha256(f"{path}\n{ciphertext}".encode()).hexdigest()
     return f"placeholder-{digest[:40]}"
+
+
+def not_set_placeholder(path: str) -> str:
+    digest = hashlib.sha256(f"{path}\nnot set".encode()).hexdigest()
+    return f"{NOT_SET_MARK}{digest[:40]}"
 
 
 def placeholder_pem(path: str, ciphertext: str = "") -> str:
@@ -37,7 +46,7 @@ def placeholder_pem(path: str, ciphertext: str = "") -> str:
     return derivation.mux_jwt_private_key_pem(placeholder(path, ciphertext))
 
 
-def _stand_in(path: str, ciphertext: str = "") -> str:
+def _stand_in(path: str, ciphertext: str) -> str:
     if path == "muxJwtPrivateKey":
         return placeholder_pem(path, ciphertext)
     return placeholder(path, ciphertext)
@@ -118,7 +127,7 @@ def with_placeholders(
     config = {key: _replace_secure(value, key) for key, value in stack_config.items()}
     not_set = missing_secrets(config) if stand_in_missing else []
     for path in not_set:
-        _set_path(config, path, _stand_in(path, "not set"))
+        _set_path(config, path, not_set_placeholder(path))  # never the PEM: not required
     secret_keys = {key.name for key in SCALAR_KEYS if key.secret} | {TENANT_SECRETS_KEY}
     return OfflineConfig(config, sorted(key for key in secret_keys if key in config), not_set)
 

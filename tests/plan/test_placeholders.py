@@ -5,7 +5,7 @@ import json
 import pytest
 
 from components.settings import RawConfig, Settings, SettingsError, parse_settings
-from plan.placeholders import placeholder, with_placeholders
+from plan.placeholders import NOT_SET_MARK, placeholder, with_placeholders
 
 SECURE = {"secure": "v1:abc:def"}
 
@@ -69,6 +69,8 @@ def test_stand_ins_for_missing_secrets_are_asked_for_and_each_is_listed() -> Non
         "muxMasterKey",
         "muxTelegramBotToken",
     ]
+    assert offline.config["muxMasterKey"].startswith(NOT_SET_MARK)
+    assert offline.config["tenantSecrets"]["alice-agent"]["masterKey"].startswith(NOT_SET_MARK)
     _parse(offline.config, offline.secret_keys)
 
 

@@ -54,7 +54,7 @@ def test_plan_shows_no_placeholder_or_secret_values(capsys: pytest.CaptureFixtur
     assert main(["show", "--stack", "prod", STAND_IN, "--json"]) == 0
     out = capsys.readouterr().out
     assert "placeholder-" not in out
-    assert '"name": "MASTER_KEY",\n    "secret": true' in out
+    assert '"name": "MASTER_KEY",\n    "notSet": true,\n    "secret": true' in out
     assert '"fingerprint"' not in out  # only `plan diff` gives the key fingerprints need
 
 
@@ -69,6 +69,8 @@ def test_a_missing_secret_is_named_and_fails_the_plan_unless_stood_in_for(
     out = capsys.readouterr().out
     assert "secret tenantSecrets.alice-agent.masterKey NOT SET in the stack file" in out
     assert "secret muxTelegramBotToken NOT SET in the stack file" in out
+    assert "    MASTER_KEY (secret: NOT SET, the plan stands in for it)" in out
+    assert "    TELEGRAM_BOT_TOKEN (secret: NOT SET, the plan stands in for it)" in out
 
 
 def test_unknown_stack_fails_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
