@@ -157,7 +157,7 @@ def test_a_driver_input_without_a_field_of_its_own_still_shows_in_the_diff(
     head = _plan({**copy.deepcopy(BASE), "phalaWaitTimeoutSeconds": 900})
     text = render_diff(diff_plans(base_plan, head), "prod", "base", "head")
     assert "~ update cvm/alice-agent" in text
-    assert "'WAIT_TIMEOUT_SECONDS': '600'" in text and "'WAIT_TIMEOUT_SECONDS': '900'" in text
+    assert "  driver WAIT_TIMEOUT_SECONDS: '600' -> '900'" in text
 
 
 def test_a_base_plan_from_before_env_values_compares_by_name_only() -> None:
