@@ -171,6 +171,8 @@ def describe_cvm(
         "replacedWhenChanged": list(REPLACEMENT_TRIGGER_NAMES),
         "healthCheck": env.get(protocol.HEALTH_URL_TEMPLATE) or None,
         "rolloutWave": (waves if waves is not None else rollout_waves(run)).get(command.urn),
+        # What the Command runs: a change redeploys through the driver like any input.
+        "driverCommands": {phase: inputs.get(phase) for phase in ("create", "update", "delete")},
         "env": env_entries(env),
         "driverSettings": {
             name.removeprefix(protocol.PREFIX): value
@@ -324,6 +326,10 @@ def render_block(block: dict[str, Any]) -> list[str]:
         *[
             f"  driver         {name} = {value}"
             for name, value in sorted(block.get("driverSettings", {}).items())
+        ],
+        *[
+            f"  driver {phase:<7} {command}"
+            for phase, command in block.get("driverCommands", {}).items()
         ],
         "  env",
         *[f"    {line}" for line in render_env(block["env"])],

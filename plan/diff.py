@@ -160,7 +160,8 @@ def _field_lines(name: str, old: Any, new: Any) -> list[str]:
         return ["  compose:", *[f"    {line}" for line in diff]]
     if name == "env":
         return _env_lines(old, new)
-    if name == "driverSettings" and isinstance(old, dict) and isinstance(new, dict):
+    per_key = name in ("driverSettings", "driverCommands")
+    if per_key and isinstance(old, dict) and isinstance(new, dict):
         return [
             f"  driver {key}: {old.get(key)!r} -> {new.get(key)!r}"
             for key in sorted(set(old) | set(new))

@@ -11,6 +11,7 @@ import pytest
 
 from components import r2
 from components.cvm_env import S3Credentials, mux_env, tenant_env
+from driver import protocol
 from plan.__main__ import blocks_for
 from plan.describe import FINGERPRINT_KEY_ENV
 from plan.diff import diff_plans, env_changes, render_diff
@@ -168,3 +169,13 @@ def test_a_base_plan_from_before_env_values_compares_by_name_only() -> None:
         {"name": "S3_REGION", "value": "auto"},
     ]
     assert env_changes(old, new) == {"S3_BUCKET": "removed", "S3_REGION": "added"}
+
+
+def test_a_changed_driver_command_shows_in_the_diff(
+    base_plan: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FINGERPRINT_KEY_ENV, "11" * 32)
+    monkeypatch.setattr(protocol, "UPDATE_COMMAND", "python3 -I driver/phala_cvm.py update")
+    text = render_diff(diff_plans(base_plan, _plan(copy.deepcopy(BASE))), "prod", "b", "h")
+    assert "~ update cvm/alice-agent" in text and "~ update cvm/openclaw-mux" in text
+    assert "  driver update: 'python3 -I -S driver/phala_cvm.py update' -> " in text
