@@ -77,6 +77,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
+MAX_HTTP_TIMEOUT_SEC = 3600.0  # beyond this a socket timeout overflows or never ends
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -84,6 +87,10 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    if not value <= MAX_HTTP_TIMEOUT_SEC:  # also refuses inf and nan
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_HTTP_TIMEOUT_SEC:g} seconds, got {text}"
+        )
     return value
 
 
