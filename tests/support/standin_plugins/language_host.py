@@ -13,6 +13,10 @@ Faithful to what the engine needs from the real host for `preview`, `up`, `refre
 - required packages are read from the `pulumi-plugin.json` files of the installed
   distributions, as the real host does through pip.
 
+For tests only: with OPENCLAW_STANDIN_RECORD_CONFIG set to a folder, `Run` writes the
+config it would hand the program to `<stack>.json` there (0600) and fails the run
+without starting the program, so a test can see exactly what the engine passes on.
+
 Not implemented: dependency installation, templates, code generation, packing and
 debugger attachment; the engine does not call them for the commands above.
 """
