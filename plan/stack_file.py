@@ -195,7 +195,12 @@ def _fits(declared: DeclaredKey, value: Any) -> bool:
             return False
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value).is_integer()
-        return isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value) is not None
+        # strconv.Atoi: an optional sign, decimal digits, within int64
+        return (
+            isinstance(value, str)
+            and re.fullmatch(r"[+-]?[0-9]+", value) is not None
+            and -(2**63) <= int(value) < 2**63
+        )
     if declared.type == "boolean":
         return value in ("true", "false") or isinstance(value, bool)
     if declared.type == "object":

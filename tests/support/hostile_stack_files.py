@@ -201,6 +201,41 @@ HOSTILE_FILES: tuple[HostileFile, ...] = (
         _stack("openclaw-phala:phalaRegion: [unclosed"),
         "line 13:",  # yaml.v3 names the line before the open flow sequence (line 14)
     ),
+    HostileFile("null-integer", _stack("openclaw-phala:phalaDiskSizeGb: ~"), "integer"),
+    HostileFile("signed-integer", _stack("openclaw-phala:phalaDiskSizeGb: +40")),
+    HostileFile("quoted-signed-integer", _stack('openclaw-phala:phalaDiskSizeGb: "+40"')),
+    HostileFile(
+        "integer-past-uint64",
+        _stack("openclaw-phala:phalaDiskSizeGb: 99999999999999999999"),
+        "integer",
+    ),
+    HostileFile("float-tag", _stack("openclaw-phala:phalaDiskSizeGb: !!float 40")),
+    HostileFile(
+        "bool-tag-on-yes",
+        _stack().replace("phalaDevOs: false", "phalaDevOs: !!bool yes"),
+        "cannot decode !!str `yes`",
+    ),
+    HostileFile(
+        "null-tenants",
+        _stack().replace("tenants:\n    - name: alice-agent\n      storage: local", "tenants: ~"),
+    ),
+    HostileFile(
+        "secure-with-a-number", _stack("openclaw-phala:phalaRegion: {secure: 5}"), "string"
+    ),
+    HostileFile("merge-of-a-scalar", _stack("openclaw-phala:x: {<<: 5}"), "map merge requires map"),
+    HostileFile("unknown-alias", _stack("openclaw-phala:phalaRegion: *nowhere"), "nowhere"),
+    HostileFile("scalar-document", "just text\n", "expected project to be an object, was 'string'"),
+    HostileFile("empty-file", ""),
+    HostileFile("comments-only", "# nothing here\n"),
+    HostileFile(
+        "literal-block-ssh-key",
+        _stack().replace("phalaDevOs: false", "phalaDevOs: true")
+        + "  openclaw-phala:phalaSshPublicKey: |\n"
+        + "    ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test@ci\n",
+    ),
+    HostileFile(
+        "unicode-tenant-name", _stack(tenant="    - name: alicé-agent\n      storage: local")
+    ),
     HostileFile("byte-order-mark", "\ufeff" + _stack("openclaw-phala:phalaRegion: EU-1")),
     HostileFile(
         "second-document-ignored", _stack() + "---\nconfig:\n  openclaw-phala:phalaRegion: X\n"
