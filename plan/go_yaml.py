@@ -37,6 +37,8 @@ from yaml import events
 from plan.go_values import GoTime, GoUint, NonStringKeyMap, go_percent_v
 
 MAX_DEPTH = 10_000  # yaml.v3 refuses deeper nesting
+# Python's own stack ends first, at a few hundred levels; no config nests that deep.
+TOO_DEEP = "the document nests collections too deeply to read"
 
 
 class GoYamlError(Exception):
@@ -131,6 +133,8 @@ def _compose(text: str) -> Node | None:
         raise GoYamlError(f"invalid YAML: {_go_error_line(error)}{problem}") from None
     except yaml.YAMLError as error:
         raise GoYamlError(" ".join(str(error).split())) from None
+    except RecursionError:
+        raise GoYamlError(TOO_DEEP, about_a_value=False) from None
     finally:
         loader.dispose()
 
@@ -434,7 +438,7 @@ def unmarshal(text: str) -> Any:
     try:
         value = decoder.decode(root)
     except RecursionError:
-        raise GoYamlError(f"exceeded max depth of {MAX_DEPTH}") from None
+        raise GoYamlError(TOO_DEEP, about_a_value=False) from None
     if decoder.errors:
         raise GoYamlError("; ".join(decoder.errors))
     return value

@@ -108,6 +108,8 @@ def _has_encrypted(value: Any) -> bool:
 
 def _engine_value(value: Any) -> Any:
     """A top-level config value: text, Encrypted, or an object (dict/list)."""
+    if isinstance(value, GoUint):  # kept as its digits at the top level
+        return str(value.value)
     converted = _object_value(value)
     if isinstance(converted, (dict, list, Encrypted)):
         return converted

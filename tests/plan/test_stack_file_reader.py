@@ -39,6 +39,8 @@ def read(body: str) -> dict[str, object]:
         ("2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.1 -0500 -0500"),
         ("!foo bar", "bar"),
         ('"040"', "040"),
+        ("18446744073709551615", "18446744073709551615"),
+        ("99999999999999999999", "100000000000000000000"),
     ],
 )
 def test_a_scalar_reaches_the_program_as_pulumi_writes_it(written: str, received: str) -> None:
@@ -81,6 +83,7 @@ def test_only_keys_holding_an_encrypted_value_are_secret() -> None:
         ("config:\n  muxName: a\n  openclaw-phala:muxName: b\n", "Pulumi would keep one"),
         ("config:\n  openclaw-phala:x: .nan\n", "json: unsupported value: NaN"),
         ("a: &a [*a]\n", "anchor 'a' value contains itself"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nests collections too deeply"),
     ],
 )
 def test_files_pulumi_refuses_are_refused_in_one_line(body: str, message: str) -> None:

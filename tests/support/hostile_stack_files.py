@@ -209,6 +209,7 @@ HOSTILE_FILES: tuple[HostileFile, ...] = (
         _stack("openclaw-phala:phalaDiskSizeGb: 99999999999999999999"),
         "integer",
     ),
+    HostileFile("uint64-as-text", _stack("openclaw-phala:phalaRegion: 18446744073709551615")),
     HostileFile("float-tag", _stack("openclaw-phala:phalaDiskSizeGb: !!float 40")),
     HostileFile(
         "bool-tag-on-yes",
