@@ -285,7 +285,8 @@ def _scalar(node: Node) -> Any:
         return value
     if short == "!!float" and resolved_tag == "!!int":
         return float(value.value if isinstance(value, GoUint) else value)
-    raise GoYamlError(f"line {node.line}: cannot decode {resolved_tag} `{node.value}` as a {short}")
+    # yaml.v3 quotes the text; the plan does not, as it may be a secret written in plaintext
+    raise GoYamlError(f"line {node.line}: cannot decode {resolved_tag} as a {short}")
 
 
 # --------------------------------------------------------------------------- decoding

@@ -65,7 +65,7 @@ BAD_FILES = [
     (
         "yaml-tag-that-does-not-fit",
         _VALID + "  openclaw-phala:phalaDiskSizeGb: !!int forty\n",
-        "config.openclaw-phala:phalaDiskSizeGb: line 9: cannot decode !!str `forty` as a !!int",
+        "config.openclaw-phala:phalaDiskSizeGb: line 9: cannot decode !!str as a !!int",
     ),
     (
         "python-object-tag",
@@ -150,3 +150,16 @@ def test_plan_show_into_a_closed_pipe_ends_with_one_line_and_no_traceback() -> N
             process.wait()
     assert "Traceback" not in stderr
     assert stderr == "plan: output closed before the plan was written (broken pipe)\n"
+
+
+def test_a_value_that_does_not_fit_its_tag_is_not_echoed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary = "rp-plaintext-secret-canary"
+    (project / f"Pulumi.{STACK}.yaml").write_text(
+        f"config:\n  openclaw-phala:redpillApiKey: !!int {canary}\n"
+    )
+    assert plan_cli.main(["show", "--stack", STACK]) == 1
+    err = capsys.readouterr().err
+    assert "openclaw-phala:redpillApiKey: line 2: cannot decode !!str as a !!int" in err
+    assert canary not in err

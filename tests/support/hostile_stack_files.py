@@ -112,7 +112,7 @@ HOSTILE_FILES: tuple[HostileFile, ...] = (
     HostileFile(
         "int-tag-on-text",
         _stack("openclaw-phala:phalaRegion: !!int abc"),
-        "cannot decode !!str `abc` as a !!int",
+        "as a !!int",
     ),
     HostileFile("python-tag", _stack("openclaw-phala:phalaRegion: !!python/object:os.system ls")),
     HostileFile("top-level-list", "- config\n- tenants\n", "expected project to be an object"),
@@ -214,7 +214,7 @@ HOSTILE_FILES: tuple[HostileFile, ...] = (
     HostileFile(
         "bool-tag-on-yes",
         _stack().replace("phalaDevOs: false", "phalaDevOs: !!bool yes"),
-        "cannot decode !!str `yes`",
+        "as a !!bool",
     ),
     HostileFile(
         "null-tenants",
