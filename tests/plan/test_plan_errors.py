@@ -80,6 +80,18 @@ BAD_FILES = [
         "set it with: pulumi config set --secret redpillApiKey",
     ),
     (
+        "plaintext-bot-token",
+        _VALID
+        + "  openclaw-phala:muxName: shared-mux\n"
+        + "  openclaw-phala:muxImage: h4x3rotab/openclaw-mux@sha256:"
+        + "b" * 64
+        + "\n  openclaw-phala:muxChannels: [telegram]\n"
+        + "  openclaw-phala:muxMasterKey:\n    secure: v1:AAAA:BBBB\n"
+        + "  openclaw-phala:muxTelegramBotToken: 123:plain-token\n",
+        "openclaw-phala:muxTelegramBotToken: holds a secret in plaintext; "
+        "set it with: pulumi config set --secret muxTelegramBotToken",
+    ),
+    (
         "plaintext-leaf-in-an-encrypted-object",
         _VALID
         + "  openclaw-phala:tenantSecrets:\n    alice-agent:\n"
