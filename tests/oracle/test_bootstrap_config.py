@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.oracle.conftest import TenantRun
 from tests.oracle.fork_schema import FORK_ONLY_KEYS, fork_value_problems, without_fork_only_keys
-from tests.support.openclaw_oracle import CliResult, OracleState
+from tests.support.openclaw_oracle import DSTACK_ENV, CliResult, OracleState
 
 ISSUE_LINE = re.compile(r"^\s*- (?P<path>\S+): (?P<message>.+)$")
 
@@ -43,6 +43,21 @@ def test_upstream_reports_exactly_the_fork_only_keys_of_the_rendered_config(
     }
     assert result.returncode != 0
     assert _issues(result) == expected, result.stdout + result.stderr
+
+
+def test_inbound_url_placeholders_are_the_image_env_openclaw_substitutes(
+    oracle_dir: Path, tmp_path: Path, tenant_run: TenantRun
+) -> None:
+    # With the image's DSTACK_* variables the config loads (previous test); without them
+    # OpenClaw's env substitution names the first placeholder it cannot fill.
+    state = OracleState(oracle_dir, tmp_path)
+    state.write_config(tenant_run.bootstrap_config)
+    result = state.run_cli(["config", "get", "gateway", "--json"], unset_env=tuple(DSTACK_ENV))
+    assert result.returncode != 0
+    assert (
+        'Missing env var "DSTACK_APP_ID" referenced at config path: '
+        "gateway.http.endpoints.mux.inboundUrl"
+    ) in result.stdout + result.stderr
 
 
 def test_fork_only_values_have_the_shape_of_the_forks_schema(tenant_run: TenantRun) -> None:

@@ -21,7 +21,7 @@ from driver import protocol
 from driver.phala_cvm import probe
 from tests.oracle.conftest import TenantRun
 from tests.oracle.fork_schema import without_fork_only_keys
-from tests.support.openclaw_oracle import Gateway, OracleState
+from tests.support.openclaw_oracle import Gateway, OracleState, free_port
 
 WRONG_DEVICE_ID = "0" * 64
 
@@ -85,9 +85,7 @@ def test_deploy_health_check_passes_against_a_running_gateway(gateway: Gateway) 
     assert b"<openclaw-app" in body
 
 
-def test_deploy_health_check_fails_when_nothing_answers(oracle_dir: Path) -> None:
-    from tests.support.openclaw_oracle import free_port
-
+def test_deploy_health_check_fails_when_nothing_answers() -> None:
     healthy, _ = probe(f"http://127.0.0.1:{free_port()}/", protocol.HEALTH_EXPECT_HTTP)
     assert not healthy
 

@@ -205,12 +205,16 @@ class OracleState:
         self,
         args: Sequence[str],
         extra_env: Mapping[str, str] = {},
+        unset_env: Sequence[str] = (),
         timeout: float = CLI_TIMEOUT,
     ) -> CliResult:
+        env = {**self.env(), **extra_env}
+        for name in unset_env:
+            env.pop(name)
         process = subprocess.Popen(
             self.command(args),
             cwd=self.root,
-            env={**self.env(), **extra_env},
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
