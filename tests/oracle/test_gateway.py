@@ -85,6 +85,12 @@ def test_deploy_health_check_passes_against_a_running_gateway(gateway: Gateway) 
     assert b"<openclaw-app" in body
 
 
+def test_a_gateway_has_no_json_health_route_like_the_mux(gateway: Gateway) -> None:
+    # Why the tenant check is "any HTTP answer on /" and not the mux's {"ok": true}.
+    healthy, _ = probe(f"{gateway.base_url}/health", protocol.HEALTH_EXPECT_JSON_OK)
+    assert not healthy
+
+
 def test_deploy_health_check_fails_when_nothing_answers() -> None:
     healthy, _ = probe(f"http://127.0.0.1:{free_port()}/", protocol.HEALTH_EXPECT_HTTP)
     assert not healthy
