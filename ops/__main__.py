@@ -4,6 +4,9 @@ Commands:
   pair <tenant> <channel>              mint a mux pairing token for a tenant
   backup pull <tenant> <dest-dir>      download and decrypt a tenant's S3 state
   status                               compare every CVM with what Phala reports (drift)
+  ssh <name>                           shell in a tenant's (or mux's) container
+  exec <name> -- <command...>          run a command there; its exit status is ours
+  cp <name> pull|push <src> <dst>      copy files through a tar stream over ssh
 
 Exit status: 0 success, 2 usage or configuration error, 1 the operation failed.
 Every expected failure is one line on stderr and never a traceback.
@@ -160,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable result")
     _add_outputs_source(status)
     status.set_defaults(handler=_run_status)
+
+    from ops import ssh as ssh_commands  # day-2 by tenant name, one module per command
+
+    ssh_commands.add_parsers(commands, _add_outputs_source, _load_outputs)
     return parser
 
 
