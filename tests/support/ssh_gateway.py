@@ -127,7 +127,7 @@ def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
     return ca_file, cert_file, key_file
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SEC
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -152,7 +152,7 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def _start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+def start_in_own_group(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as log_handle:
         return subprocess.Popen(
             command,
@@ -215,12 +215,12 @@ def running_ssh_gateway(directory: Path) -> Iterator[SshGateway]:
         )
     )
     sshd_log, stunnel_log = directory / "sshd.log", directory / "stunnel.log"
-    sshd = _start([SSHD, "-D", "-e", "-f", str(sshd_config)], sshd_log)
+    sshd = start_in_own_group([SSHD, "-D", "-e", "-f", str(sshd_config)], sshd_log)
     stunnel: subprocess.Popen[bytes] | None = None
     try:
-        _wait_listening(sshd_port, sshd, sshd_log)
-        stunnel = _start([STUNNEL, str(stunnel_config)], stunnel_log)
-        _wait_listening(tls_port, stunnel, stunnel_log)
+        wait_listening(sshd_port, sshd, sshd_log)
+        stunnel = start_in_own_group([STUNNEL, str(stunnel_config)], stunnel_log)
+        wait_listening(tls_port, stunnel, stunnel_log)
         yield SshGateway(
             host=TLS_HOST_NAME,
             tls_port=tls_port,
