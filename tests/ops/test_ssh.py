@@ -342,3 +342,55 @@ def test_interrupting_an_exec_stops_it_without_a_traceback(
         assert "Traceback" not in stderr
     finally:
         stop_group(process)  # type: ignore[arg-type]
+
+
+def test_ssh_on_a_terminal_gets_an_interactive_remote_shell(
+    gateway: SshGateway, outputs: Path, tmp_path: Path
+) -> None:
+    # A pseudo-terminal as stdin/stdout: `ops ssh` must ask ssh for a remote tty
+    # (as the seed's cvm-ssh -t did), so the remote shell is interactive.
+    import pty
+    import select
+
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ops",
+            "ssh",
+            "alice",
+            "--outputs",
+            str(outputs),
+            "--identity",
+            str(gateway.client_key),
+        ],
+        cwd=REPO,
+        env=ops_env(gateway, tmp_path) | {"TERM": "dumb", "PS1": "$ "},
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    seen = b""
+    try:
+        os.write(primary, b"tty -s && echo remote-has-a-tty-$((6*7)); exit 5\n")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(primary, 4096)
+                except OSError:  # the terminal closed: every process on it exited
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif process.poll() is not None:
+                break
+        assert process.wait(timeout=30) == 5, seen.decode(errors="replace")
+        assert b"remote-has-a-tty-42" in seen
+    finally:
+        os.close(primary)
+        stop_group(process)  # type: ignore[arg-type]
