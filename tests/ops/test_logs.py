@@ -138,7 +138,7 @@ def test_logs_follow_streams_new_lines_until_interrupted(
         assert process.returncode == 0, stderr
         assert "Traceback" not in stderr
     finally:
-        stop_group(process)  # type: ignore[arg-type]
+        stop_group(process)
 
 
 def test_logs_of_a_cvm_phala_no_longer_has_is_one_line_and_exit_1(

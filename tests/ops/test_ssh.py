@@ -173,7 +173,7 @@ def test_exec_uses_the_operators_ssh_agent_when_no_identity_is_given(
         assert result.returncode == 0, result.stderr
         assert result.stdout == "via-agent\n"
     finally:
-        stop_group(agent)  # type: ignore[arg-type]
+        stop_group(agent)
 
 
 def test_ssh_without_a_terminal_runs_the_shell_on_stdin_and_passes_its_status(
@@ -341,7 +341,7 @@ def test_interrupting_an_exec_stops_it_without_a_traceback(
         assert process.returncode != 0
         assert "Traceback" not in stderr
     finally:
-        stop_group(process)  # type: ignore[arg-type]
+        stop_group(process)
 
 
 def test_ssh_on_a_terminal_gets_an_interactive_remote_shell(
@@ -393,4 +393,4 @@ def test_ssh_on_a_terminal_gets_an_interactive_remote_shell(
         assert b"remote-has-a-tty-42" in seen
     finally:
         os.close(primary)
-        stop_group(process)  # type: ignore[arg-type]
+        stop_group(process)

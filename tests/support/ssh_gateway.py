@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -139,7 +140,7 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     raise RuntimeError(f"{process.args[0]} did not listen on {port}: {log.read_text()[-2000:]}")
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
+def stop_group(process: subprocess.Popen[Any]) -> None:
     """Stop a process started with start_new_session=True, by its group id."""
     if process.poll() is None:
         with suppress(ProcessLookupError):
