@@ -264,7 +264,12 @@ def _failure(connection: Connection, action: str, returncode: int, stderr_data: 
 
 def copy_pull(connection: Connection, remote_path: str, local_dir: Path, stderr: TextIO) -> int:
     parent, name = remote_parent_and_name(remote_path)
-    local_dir.mkdir(parents=True, exist_ok=True)
+    if local_dir.exists() and not local_dir.is_dir():
+        raise ConfigError(f"cp pull: {str(local_dir)!r} exists and is not a folder")
+    try:
+        local_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cp pull: cannot create {str(local_dir)!r}: {error.strerror}") from None
     remote = f"tar -C {shlex.quote(parent)} -cf - -- {shlex.quote(name)}"
     process = subprocess.Popen(
         connection.command(tty=False, remote=[remote]),
@@ -285,6 +290,11 @@ def copy_pull(connection: Connection, remote_path: str, local_dir: Path, stderr:
                     # outside local_dir.
                     archive.extract(member, local_dir, filter="data")
                     members += 1
+        except OSError as error:
+            raise OperationError(
+                f"cp pull {connection.target.label}: cannot write into {str(local_dir)!r}: "
+                f"{error.strerror or error}"
+            ) from None
         except tarfile.TarError as error:
             if process.wait() == 0:
                 raise OperationError(

@@ -394,3 +394,16 @@ def test_ssh_on_a_terminal_gets_an_interactive_remote_shell(
     finally:
         os.close(primary)
         stop_group(process)
+
+
+def test_cp_pull_into_a_path_that_is_a_file_is_a_config_error(
+    gateway: SshGateway, outputs: Path, tmp_path: Path
+) -> None:
+    occupied = tmp_path / "occupied"
+    occupied.write_text("not a folder")
+    result = run_ops(
+        *["cp", "alice", "pull", str(tmp_path), str(occupied), "--outputs", str(outputs)],
+        env=ops_env(gateway, tmp_path),
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: cp pull: '{occupied}' exists and is not a folder"
