@@ -558,6 +558,14 @@ class PhalaCloudEmulator:
             cvm.in_progress = in_progress
             cvm.running_since = time.monotonic() if status == STATUS_RUNNING else None
 
+    def finish_pending(self, identifier: str) -> None:
+        """End a CVM's boot or update now, with the outcome it was going to have."""
+        with self._lock:
+            cvm = self._require_cvm(identifier)
+            if cvm.pending_at is not None:
+                cvm.pending_at = time.monotonic()
+            self._advance(cvm)
+
     def reset_faults(self) -> None:
         """Drop injected errors, delays and pending fates (existing CVM states stay)."""
         with self._lock:

@@ -7,6 +7,8 @@ working directory without phala.toml, so nothing on the developer's machine leak
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -174,6 +176,9 @@ def test_create_decrypts_exactly_the_env_values_written(
     emulator: PhalaCloudEmulator, cli: CliRunner, workdir: Path
 ) -> None:
     (workdir / "env.file").write_text("\n".join(HOSTILE_ENV_LINES) + "\n", encoding="utf-8")
+    # Boot takes far longer than the CLI can, however loaded the machine: the status
+    # right after the create is `starting`, never a race with the boot timer.
+    emulator.provision_seconds = 600
     argument_flags = [flag for kv in ARGUMENT_ENV.items() for flag in ("-e", "=".join(kv))]
 
     result = cli(
@@ -214,6 +219,7 @@ def test_create_decrypts_exactly_the_env_values_written(
     assert commit.body["encrypted_env"] == cvm.encrypted_env  # logged as sent, still hex
     assert emulator.api_key not in repr(emulator.request_log)
 
+    emulator.finish_pending("hostile-env")  # the long boot still ends as running
     wait_for_status(emulator, "hostile-env", STATUS_RUNNING)
 
 
@@ -426,18 +432,38 @@ def test_injected_get_error_is_retried_once_by_the_cli(
     assert statuses == [502, 200, 503, 503]
 
 
-def test_stuck_cvm_never_reaches_running(emulator: PhalaCloudEmulator, cli: CliRunner) -> None:
+def test_stuck_cvm_never_reaches_running(
+    emulator: PhalaCloudEmulator, cli: CliRunner, workdir: Path, tmp_path: Path
+) -> None:
     emulator.make_stuck("stuck-app")
     deploy_new(cli, "stuck-app", "--no-dev-os")
     time.sleep(emulator.provision_seconds * 3)
     assert emulator.cvm_by_name("stuck-app").status == STATUS_STARTING
+    gets_before = emulator.count("GET", r"^/cvms/stuck-app$")
 
-    with pytest.raises(subprocess.TimeoutExpired):
-        cli("deploy", "--cvm-id", "stuck-app", "-c", "compose-v2.yml", "--wait", timeout=4.5)
+    # `--wait` on a CVM that never settles keeps polling: watch the polls arrive (however
+    # slowly the CLI starts on a loaded machine) while the CLI is still waiting, then stop it.
+    waiting = subprocess.Popen(
+        [str(PHALA_BIN), "deploy", "--cvm-id", "stuck-app", "-c", "compose-v2.yml", "--wait"],
+        env=emulator.cli_env(tmp_path / "home"),
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + CLI_TIMEOUT_SECONDS
+        while emulator.count("GET", r"^/cvms/stuck-app$") < gets_before + 3:
+            assert waiting.poll() is None, "the CLI stopped waiting on a stuck CVM"
+            assert time.monotonic() < deadline, "the CLI never polled the stuck CVM"
+            time.sleep(0.05)
+        assert waiting.poll() is None  # still waiting after the info GET plus two polls
+    finally:
+        os.killpg(waiting.pid, signal.SIGKILL)
+        waiting.wait()
 
     # The update was accepted, and the CVM now hangs in the update instead of starting.
     assert emulator.cvm_by_name("stuck-app").status == emulator.updating_status
-    assert emulator.count("GET", r"^/cvms/stuck-app$") >= 3  # the info GET plus >= 2 polls
 
 
 def test_failing_cvm_reports_error_status(emulator: PhalaCloudEmulator, cli: CliRunner) -> None:
