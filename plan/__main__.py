@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 
 from components.config_checks import misplaced_keys
 from components.settings import (
@@ -37,6 +36,10 @@ from plan.describe import FINGERPRINT_KEY_ENV, describe, render_plan
 from plan.diff import diff_plans, render_diff, resource_changes
 from plan.evaluate import REPO_ROOT, run_program
 from plan.placeholders import offline_config, placeholder_mux_stack
+from plan.stack_file import StackFileError, read_stack_file
+
+# Set to get a traceback for an unexpected error (never for expected ones).
+DEBUG_ENV = "PLAN_DEBUG"
 
 
 class PlanError(Exception):
@@ -51,8 +54,13 @@ STAND_IN_MISSING_ENV = "OPENCLAW_PLAN_STAND_IN_MISSING_SECRETS"
 def plan_blocks(stack: str, *, stand_in_missing: bool = False) -> list[dict[str, Any]]:
     if not (REPO_ROOT / f"Pulumi.{stack}.yaml").exists():
         raise PlanError(f"no stack file Pulumi.{stack}.yaml")
-    offline = offline_config(stack, stand_in_missing=stand_in_missing)
-    _refuse_misplaced_keys(stack)
+    try:
+        offline = offline_config(stack, stand_in_missing=stand_in_missing)
+        _refuse_misplaced_keys(stack)
+    except StackFileError as error:
+        raise PlanError(str(error)) from None
+    except SettingsError as error:
+        raise PlanError(f"stack {stack}: {error}") from None
     config = offline.config
     references = (
         {config["muxStack"]: placeholder_mux_stack(config["muxStack"])}
@@ -64,16 +72,15 @@ def plan_blocks(stack: str, *, stand_in_missing: bool = False) -> list[dict[str,
 
 
 def _refuse_misplaced_keys(stack: str) -> None:
-    """Keys meant for the project but outside its namespace, which the plan's reading of
-    the stack file drops: refused with a did-you-mean, as the program refuses them."""
-    document = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())
-    config = document.get("config") if isinstance(document, dict) else None
-    keys = [key for key in config if isinstance(key, str)] if isinstance(config, dict) else []
+    """Keys meant for the project but under a mistyped namespace, which the program never
+    reads: refused with a did-you-mean, as the program refuses them. Read as Pulumi reads
+    the file, so a bare key is the project's own, not misplaced."""
+    read = read_stack_file(REPO_ROOT / f"Pulumi.{stack}.yaml", PROJECT, REPO_ROOT / "Pulumi.yaml")
     known = [key.name for key in SCALAR_KEYS] + list(OBJECT_KEYS)
-    misplaced = misplaced_keys(keys, PROJECT, known)
+    misplaced = misplaced_keys(list(read.values), PROJECT, known)
     if misplaced:
         problems = [ConfigProblem(key, message, in_project=False) for key, message in misplaced]
-        raise PlanError(f"stack {stack}: {SettingsError(problems)}")
+        raise SettingsError(problems)
 
 
 def not_set_blocks(not_set: list[str]) -> list[dict[str, Any]]:
@@ -169,36 +176,55 @@ def main(argv: list[str] | None = None) -> int:
     )
     diff.add_argument("--stand-in-missing-secrets", action="store_true", help=stand_in_help)
     options = parser.parse_args(argv)
-    stand_in_missing = bool(
-        options.stand_in_missing_secrets or os.environ.get(STAND_IN_MISSING_ENV) == "1"
-    )
     try:
-        if options.command == "show":
-            blocks = plan_blocks(options.stack, stand_in_missing=stand_in_missing)
-            if options.json:
-                print(json.dumps(blocks, indent=1, sort_keys=True))
-            else:
-                print(render_plan(blocks, options.stack))
-        else:
-            fingerprint_key = secrets.token_hex(32)
-            base = plan_at_ref(
-                options.base, options.stack, fingerprint_key, stand_in_missing=stand_in_missing
-            )
-            head = plan_at_ref(
-                options.head, options.stack, fingerprint_key, stand_in_missing=stand_in_missing
-            )
-            if options.json:
-                operations = {
-                    identity: change.op
-                    for identity, change in sorted(resource_changes(base, head).items())
-                }
-                print(json.dumps({"resources": operations}, indent=1))
-            else:
-                changes = diff_plans(base, head)
-                print(render_diff(changes, options.stack, options.base, options.head))
+        return _run(options)
     except PlanError as error:
         print(f"plan: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `plan show | head`: the reader left. Point stdout at /dev/null so the
+        # interpreter's final flush cannot fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("plan: output closed before the plan was written (broken pipe)", file=sys.stderr)
+        return 1
+    except Exception as error:  # never a traceback: a bug is reported in one line too
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(
+            f"plan: unexpected {type(error).__name__}; rerun with {DEBUG_ENV}=1 for a traceback",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _run(options: argparse.Namespace) -> int:
+    stand_in_missing = bool(
+        options.stand_in_missing_secrets or os.environ.get(STAND_IN_MISSING_ENV) == "1"
+    )
+    if options.command == "show":
+        blocks = plan_blocks(options.stack, stand_in_missing=stand_in_missing)
+        if options.json:
+            print(json.dumps(blocks, indent=1, sort_keys=True))
+        else:
+            print(render_plan(blocks, options.stack))
+    else:
+        fingerprint_key = secrets.token_hex(32)
+        base = plan_at_ref(
+            options.base, options.stack, fingerprint_key, stand_in_missing=stand_in_missing
+        )
+        head = plan_at_ref(
+            options.head, options.stack, fingerprint_key, stand_in_missing=stand_in_missing
+        )
+        if options.json:
+            operations = {
+                identity: change.op
+                for identity, change in sorted(resource_changes(base, head).items())
+            }
+            print(json.dumps({"resources": operations}, indent=1))
+        else:
+            changes = diff_plans(base, head)
+            print(render_diff(changes, options.stack, options.base, options.head))
+    sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     return 0
 
 

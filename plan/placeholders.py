@@ -15,13 +15,14 @@ plan stand in for missing secrets, and then it lists each one as NOT SET.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from components import derivation
-from components.settings import SCALAR_KEYS, TENANT_SECRETS_KEY
-from plan.evaluate import stack_file_config
+from components.settings import TENANT_SECRETS_KEY, ConfigProblem, SettingsError
+from plan.evaluate import read_stack_config
+from plan.stack_file import Encrypted
 
 PLACEHOLDER_MUX_BASE_DOMAIN = "placeholder.phala.network"
 
@@ -52,9 +53,32 @@ def _stand_in(path: str, ciphertext: str) -> str:
     return placeholder(path, ciphertext)
 
 
+def _ciphertext(value: Any) -> str | None:
+    """An encrypted leaf's ciphertext (read from a stack file, or written as the file
+    spells it), or None for any other value."""
+    if isinstance(value, Encrypted):
+        return value.ciphertext
+    if isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str):
+        return value["secure"]
+    return None
+
+
+def _is_encrypted(value: Any) -> bool:
+    return _ciphertext(value) is not None
+
+
+def _holds_encrypted(value: Any) -> bool:
+    if isinstance(value, dict) and not _is_encrypted(value):
+        return any(_holds_encrypted(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_encrypted(item) for item in value)
+    return _is_encrypted(value)
+
+
 def _replace_secure(value: Any, path: str) -> Any:
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        return _stand_in(path, str(value["secure"]))
+    ciphertext = _ciphertext(value)
+    if ciphertext is not None:
+        return _stand_in(path, ciphertext)
     if isinstance(value, dict):
         return {k: _replace_secure(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list):
@@ -65,31 +89,80 @@ def _replace_secure(value: Any, path: str) -> Any:
 @dataclass(frozen=True)
 class OfflineConfig:
     config: dict[str, Any]  # keys without the project namespace, secrets replaced
-    secret_keys: list[str]
+    secret_keys: list[str]  # the keys the engine would mark secret
     not_set: list[str]  # secrets the plan stood in for (only when asked to)
 
 
 def offline_config(stack: str, *, stand_in_missing: bool = False) -> OfflineConfig:
-    """The stack file's config with placeholders for its encrypted values."""
-    return with_placeholders(stack_file_config(stack), stand_in_missing=stand_in_missing)
+    """The stack file's config, read as Pulumi reads it, with placeholders for its
+    encrypted values."""
+    return offline_config_of(*read_stack_config(stack), stand_in_missing=stand_in_missing)
+
+
+def offline_config_of(
+    stack_config: Mapping[str, Any],
+    secret_keys: Iterable[str],
+    *,
+    stand_in_missing: bool = False,
+) -> OfflineConfig:
+    """`offline_config` for config already read from a stack file (keys without namespace)."""
+    check_secret_objects(stack_config)
+    return with_placeholders(stack_config, secret_keys, stand_in_missing=stand_in_missing)
+
+
+def check_secret_objects(stack_config: Mapping[str, Any]) -> None:
+    """Every value inside tenantSecrets must be encrypted.
+
+    Pulumi marks an object secret as a whole when any leaf is encrypted, so the
+    program cannot tell a plaintext redpillApiKey beside an encrypted masterKey; the
+    stack file can. (A tenantSecrets with no encrypted leaf at all is the program's
+    to refuse, with its own message.)"""
+    secrets = stack_config.get(TENANT_SECRETS_KEY)
+    if not isinstance(secrets, dict) or not _holds_encrypted(secrets):
+        return
+    problems: list[ConfigProblem] = []
+
+    def visit(value: Any, path: str) -> None:
+        if _is_encrypted(value):
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                visit(item, f"{path}[{index}]")
+        else:
+            problems.append(
+                ConfigProblem(
+                    path,
+                    "holds a secret in plaintext; set it with: pulumi config set --secret "
+                    f"--path '{path}' <value>",
+                )
+            )
+
+    visit(secrets, TENANT_SECRETS_KEY)
+    if problems:
+        raise SettingsError(problems)
 
 
 def missing_secrets(config: Mapping[str, Any]) -> list[str]:
-    """The secrets the program will require that the config does not hold."""
+    """The secrets the program will require that the config does not hold.
+
+    A tenantSecrets (or a tenant's entry) that is not an object is not filled in: the
+    program names what is wrong with it."""
     missing: list[str] = []
     tenants = config.get("tenants") if isinstance(config.get("tenants"), list) else []
-    raw_secrets = config.get(TENANT_SECRETS_KEY)
-    tenant_secrets = raw_secrets if isinstance(raw_secrets, dict) else {}
+    raw_secrets = config.get(TENANT_SECRETS_KEY, {})
+    tenant_secrets = raw_secrets if isinstance(raw_secrets, dict) else None
     shared_redpill = bool(config.get("redpillApiKey"))
     for tenant in tenants:
         name = tenant.get("name") if isinstance(tenant, dict) else None
         if not isinstance(name, str):
             continue
-        entry = tenant_secrets.get(name)
-        entry = entry if isinstance(entry, dict) else {}
-        if not entry.get("masterKey"):
+        entry = tenant_secrets.get(name, {}) if tenant_secrets is not None else None
+        if isinstance(entry, dict) and not entry.get("masterKey"):
             missing.append(f"{TENANT_SECRETS_KEY}.{name}.masterKey")
-        if not shared_redpill and not entry.get("redpillApiKey"):
+        if not shared_redpill and not (isinstance(entry, dict) and entry.get("redpillApiKey")):
             missing.append("redpillApiKey")
     if config.get("muxName"):
         if not config.get("muxMasterKey") and not (
@@ -110,26 +183,37 @@ def _set_path(config: dict[str, Any], path: str, value: str) -> None:
         config.setdefault(path, value)
         return
     tenant, field_name = path.removeprefix(f"{TENANT_SECRETS_KEY}.").rsplit(".", 1)
-    secrets = config.get(TENANT_SECRETS_KEY)
-    secrets = dict(secrets) if isinstance(secrets, dict) else {}
-    entry = secrets.get(tenant)
-    entry = dict(entry) if isinstance(entry, dict) else {}
+    secrets = dict(config.get(TENANT_SECRETS_KEY, {}))
+    entry = dict(secrets.get(tenant, {}))
     entry.setdefault(field_name, value)
     secrets[tenant] = entry
     config[TENANT_SECRETS_KEY] = secrets
 
 
 def with_placeholders(
-    stack_config: Mapping[str, Any], *, stand_in_missing: bool = False
+    stack_config: Mapping[str, Any],
+    secret_keys: Iterable[str] | None = None,
+    *,
+    stand_in_missing: bool = False,
 ) -> OfflineConfig:
     """Replace every encrypted value; with stand_in_missing, also stand in (and list)
-    every secret the program requires that the stack file does not hold."""
+    every secret the program requires that the stack file does not hold.
+
+    `secret_keys` are the keys the engine would mark secret (by default: those holding
+    an encrypted value). A key the file sets in plaintext stays plaintext, so the
+    program refuses it exactly as it does under `pulumi preview`; a stand-in for a key
+    the file does not set at all is marked secret, as `config set --secret` would."""
+    if secret_keys is None:
+        secret_keys = [key for key, value in stack_config.items() if _holds_encrypted(value)]
+    secret = set(secret_keys)
     config = {key: _replace_secure(value, key) for key, value in stack_config.items()}
     not_set = missing_secrets(config) if stand_in_missing else []
     for path in not_set:
+        key = path.split(".", 1)[0]
+        if key not in config:
+            secret.add(key)
         _set_path(config, path, not_set_placeholder(path))  # never the PEM: not required
-    secret_keys = {key.name for key in SCALAR_KEYS if key.secret} | {TENANT_SECRETS_KEY}
-    return OfflineConfig(config, sorted(key for key in secret_keys if key in config), not_set)
+    return OfflineConfig(config, sorted(key for key in secret if key in config), not_set)
 
 
 def placeholder_mux_stack(stack_name: str) -> Mapping[str, Any]:

@@ -4,6 +4,7 @@ project's own; a mistyped namespace is refused with a did-you-mean."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def _plan_of(stack_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     planned = tmp_path / "plan-root"
     planned.mkdir()
     (planned / f"Pulumi.{STACK}.yaml").write_text(stack_file.read_text())
+    # The plan reads the stack file as Pulumi does, with the project's declared keys.
+    shutil.copy2(evaluate.REPO_ROOT / "Pulumi.yaml", planned / "Pulumi.yaml")
     monkeypatch.setattr(evaluate, "REPO_ROOT", planned)
     monkeypatch.setattr("plan.__main__.REPO_ROOT", planned)
     return plan_main(["show", "--stack", STACK, "--json"])
