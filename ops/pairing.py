@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from components.mux_protocol import MUX_INBOUND_TIMEOUT_MS
 from ops import ConfigError, OperationError
 
 SUPPORTED_CHANNELS: Final = ("telegram", "discord", "whatsapp")
@@ -32,7 +33,10 @@ PAIRING_TOKEN_PATH: Final = "/v1/admin/pairings/token"  # noqa: S105 - a URL pat
 # Defaults of mux-pair-token.sh / mux-server; the server clamps ttlSec to 3600.
 DEFAULT_TTL_SEC: Final = 900
 MAX_TTL_SEC: Final = 3600
-DEFAULT_INBOUND_TIMEOUT_MS: Final = 15000
+# Pairing upserts the tenant's row, inboundTimeoutMs included: send what the
+# tenant's gateway registers with, so pairing does not change it (mux-pair-token.sh
+# sent 15000, which cut the timeout in half until the next registration).
+DEFAULT_INBOUND_TIMEOUT_MS: Final = MUX_INBOUND_TIMEOUT_MS
 DEFAULT_HTTP_TIMEOUT_SEC: Final = 15.0
 # Enough of an error body to explain it, short enough to stay one line.
 _MAX_SERVER_MESSAGE_CHARS: Final = 200

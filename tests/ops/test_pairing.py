@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from components.mux_protocol import MUX_INBOUND_TIMEOUT_MS
+from components.openclaw_config import MUX_ACCOUNT_ID, tenant_config
 from ops import ConfigError
 from ops.__main__ import main
 from ops.pairing import (
@@ -106,7 +108,7 @@ def test_telegram_pairing_sends_documented_body_and_prints_start_command(
     assert request.body == {
         "openclawId": ALICE_OPENCLAW_ID,
         "inboundUrl": ALICE_INBOUND_URL,
-        "inboundTimeoutMs": 15000,
+        "inboundTimeoutMs": MUX_INBOUND_TIMEOUT_MS,
         "channel": "telegram",
         "ttlSec": 900,
     }
@@ -114,6 +116,28 @@ def test_telegram_pairing_sends_documented_body_and_prints_start_command(
     assert token is not None
     assert f"send:    /start {token.group(1)}" in run.stdout
     assert re.search(r"expires: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in \d+m \d+s\)", run.stdout)
+
+
+def _registered_timeouts_ms() -> set[int]:
+    """The inbound timeouts a tenant's bootstrap config registers with, per channel."""
+    config = tenant_config("gateway-token", "https://mux.example.invalid", "register-key")
+    return {
+        channel["accounts"][MUX_ACCOUNT_ID]["mux"]["timeoutMs"]
+        for channel in config["channels"].values()
+    }
+
+
+@pytest.mark.parametrize("channel", ["telegram", "discord", "whatsapp"])
+def test_pairing_without_override_keeps_the_timeout_the_tenant_registers_with(
+    tmp_path: Path, fake_mux: FakeMuxAdmin, channel: str
+) -> None:
+    # The pairing endpoint upserts the tenant's row: any other value here would
+    # change how long mux waits for the tenant until its gateway registers again.
+    (registered,) = _registered_timeouts_ms()
+    run = run_pair(outputs_for(tmp_path, fake_mux.base_url), "alice", channel)
+
+    assert run.exit_code == 0, run.stderr
+    assert fake_mux.requests[0].body["inboundTimeoutMs"] == registered
 
 
 def test_session_key_ttl_and_inbound_timeout_are_passed_through(
@@ -128,13 +152,13 @@ def test_session_key_ttl_and_inbound_timeout_are_passed_through(
         "--ttl-sec",
         "120",
         "--inbound-timeout-ms",
-        "30000",
+        "45000",
     )
 
     assert run.exit_code == 0, run.stderr
     assert fake_mux.requests[0].body["sessionKey"] == "agent:main:main"
     assert fake_mux.requests[0].body["ttlSec"] == 120
-    assert fake_mux.requests[0].body["inboundTimeoutMs"] == 30000
+    assert fake_mux.requests[0].body["inboundTimeoutMs"] == 45000
     # Only Telegram has a /start command; elsewhere the bare token is sent.
     assert "the token itself as a message" in run.stdout
 
