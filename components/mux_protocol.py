@@ -13,3 +13,6 @@ from typing import Final
 # value there would silently change the tenant's timeout until its gateway
 # registers again (up to a day later).
 MUX_INBOUND_TIMEOUT_MS: Final = 30000
+
+# The chat channels mux-server can front (settings.MuxChannel has the same values).
+MUX_CHANNEL_NAMES: Final = ("telegram", "discord", "whatsapp")

@@ -61,6 +61,8 @@ class MuxServer(pulumi.ComponentResource):
     register_key: pulumi.Output[str]  # secret
     register_key_fingerprint: pulumi.Output[str]  # public: see components/key_change.py
     admin_token: pulumi.Output[str]  # secret
+    # The chat channels this mux is configured to serve (muxChannels), in config order.
+    channels: tuple[str, ...]
     endpoint: MuxEndpoint
 
     def __init__(
@@ -123,6 +125,7 @@ class MuxServer(pulumi.ComponentResource):
         self.register_key = register_key
         self.register_key_fingerprint = pulumi.Output.unsecret(register_key.apply(key_fingerprint))
         self.admin_token = admin_token
+        self.channels = tuple(channel.value for channel in mux.channels)
         self.endpoint = MuxEndpoint(base_url=self.base_url, register_key=register_key)
 
         self.register_outputs(

@@ -331,6 +331,8 @@ def test_outputs_follow_the_documented_contract(prod_run: ProgramRun) -> None:
     mux = exports["mux"]
     assert mux["baseUrl"] == f"https://{fake_app_id('openclaw-mux')}-18891.{host}"
     assert mux["healthUrl"] == mux["baseUrl"] + "/health"
+    # muxChannels of Pulumi.prod.yaml, so `ops pair` can refuse the others.
+    assert mux["channels"] == ["telegram", "discord"]
     assert exports["muxSecrets"]["adminToken"] == derivation.mux_admin_token(MUX_MASTER_KEY)
 
 

@@ -31,6 +31,7 @@ from tests.ops.mux_admin_fake import (
 )
 from tests.ops.outputs_document import (
     ALICE_OPENCLAW_ID,
+    DELETE,
     MUX_ADMIN_TOKEN,
     make_outputs,
     with_changes,
@@ -138,6 +139,40 @@ def test_pairing_without_override_keeps_the_timeout_the_tenant_registers_with(
 
     assert run.exit_code == 0, run.stderr
     assert fake_mux.requests[0].body["inboundTimeoutMs"] == registered
+
+
+@pytest.mark.parametrize(
+    ("channel", "mux_channels"),
+    [("discord", ["telegram"]), ("whatsapp", ["telegram", "discord"])],
+)
+def test_channel_the_mux_does_not_run_is_refused_naming_the_ones_it_does(
+    tmp_path: Path, fake_mux: FakeMuxAdmin, channel: str, mux_channels: list[str]
+) -> None:
+    document = with_changes(
+        make_outputs(mux_base_url=fake_mux.base_url), (("mux", "channels"), mux_channels)
+    )
+    run = run_pair(write_outputs(tmp_path / "outputs.json", document), "alice", channel)
+
+    message = assert_one_line_error(run, 2)
+    assert f"does not run {channel}, only {', '.join(mux_channels)}" in message
+    # Refused before the admin API is asked: no token exists that nobody can redeem.
+    assert fake_mux.requests == []
+
+
+def test_outputs_without_mux_channels_still_pair_with_a_warning(
+    tmp_path: Path, fake_mux: FakeMuxAdmin
+) -> None:
+    document = with_changes(
+        make_outputs(mux_base_url=fake_mux.base_url), (("mux", "channels"), DELETE)
+    )
+    run = run_pair(write_outputs(tmp_path / "outputs.json", document), "alice", "discord")
+
+    assert run.exit_code == 0, run.stderr
+    assert len(fake_mux.requests) == 1
+    (warning,) = run.stderr.splitlines()
+    assert warning.startswith("warning: the stack outputs do not list the channels mux 'mux'")
+    assert "not checked that it serves discord" in warning
+    assert "Pairing token for tenant 'alice' on discord" in run.stdout
 
 
 def test_session_key_ttl_and_inbound_timeout_are_passed_through(
