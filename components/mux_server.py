@@ -79,9 +79,6 @@ class MuxServer(pulumi.ComponentResource):
         admin_token = _explicit_or_derived(
             secrets.admin_token, derived.admin_token if derived else None
         )
-        jwt_pem = _explicit_or_derived(
-            secrets.jwt_private_key_pem, derived.jwt_private_key_pem if derived else None
-        )
         # Settings validation guarantees both exist (explicitly or through the master key).
         assert register_key is not None and admin_token is not None
         register_key = checked_key(
@@ -105,7 +102,6 @@ class MuxServer(pulumi.ComponentResource):
                 env=mux_env(
                     register_key=register_key,
                     admin_token=admin_token,
-                    jwt_private_key_pem=jwt_pem,
                     telegram_bot_token=_secret(secrets.telegram_bot_token),
                     discord_bot_token=_secret(secrets.discord_bot_token),
                     telegram_bot_username=mux.telegram_bot_username,

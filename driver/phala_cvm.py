@@ -37,6 +37,7 @@ if str(PROJECT_DIR) not in sys.path:  # run as a script: make `driver` importabl
     sys.path.insert(0, str(PROJECT_DIR))
 
 from driver import protocol  # noqa: E402
+from driver.dstack_env import delivery_problem  # noqa: E402
 
 DEFAULT_CLI = PROJECT_DIR / "node_modules" / ".bin" / "phala"
 POLL_SECONDS_VAR = "OPENCLAW_PHALA_POLL_SECONDS"  # operator/test knob, not a Command input
@@ -134,6 +135,12 @@ def read_spec(environ: Mapping[str, str]) -> CvmSpec:
         value = environ.get(protocol.env_value_var(name))
         if value is None:
             raise DriverError(f"missing value for CVM env var {name}")
+        # The CLI's encrypted env keeps every character, but dstack re-quotes the
+        # values for systemd inside the CVM (driver/dstack_env.py): refuse what the
+        # container would get altered, e.g. a PEM whose line breaks turn into \n.
+        problem = delivery_problem(value)
+        if problem is not None:
+            raise DriverError(f"CVM env var {name} would not reach the container intact: {problem}")
         env[name] = value
     secret_names = frozenset(
         name for name in environ.get(protocol.SECRET_ENV_KEYS, "").split(",") if name

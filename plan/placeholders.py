@@ -12,7 +12,6 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from components import derivation
 from components.settings import SCALAR_KEYS, TENANT_SECRETS_KEY
 from plan.evaluate import stack_file_config
 
@@ -24,14 +23,9 @@ def placeholder(path: str) -> str:
     return f"placeholder-{hashlib.sha256(path.encode()).hexdigest()[:40]}"
 
 
-def placeholder_pem(path: str) -> str:
-    """A valid Ed25519 PEM (settings check it), derived from a placeholder key."""
-    return derivation.mux_jwt_private_key_pem(placeholder(path))
-
-
 def _replace_secure(value: Any, path: str) -> Any:
     if isinstance(value, dict) and set(value) == {"secure"}:
-        return placeholder_pem(path) if path == "muxJwtPrivateKey" else placeholder(path)
+        return placeholder(path)
     if isinstance(value, dict):
         return {k: _replace_secure(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list):

@@ -20,6 +20,7 @@ from components.derivation import derive_mux_keys
 from components.key_change import key_fingerprint
 from components.openclaw_config import INBOUND_URL_TEMPLATE
 from driver import protocol
+from driver.dstack_env import delivery_problem
 from plan.evaluate import (
     BUCKET_TYPE,
     BUCKET_WRITE_GROUP_ID,
@@ -291,7 +292,6 @@ def test_mux_env_carries_its_secrets(prod_run: ProgramRun) -> None:
     expected = {
         "MUX_REGISTER_KEY": keys.register_key,
         "MUX_ADMIN_TOKEN": keys.admin_token,
-        "MUX_JWT_PRIVATE_KEY": keys.jwt_private_key_pem,
         "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
         "DISCORD_BOT_TOKEN": DISCORD_TOKEN,
     }
@@ -299,6 +299,27 @@ def test_mux_env_carries_its_secrets(prod_run: ProgramRun) -> None:
         assert plain[protocol.env_value_var(name)] == value
         assert is_secret(env[protocol.env_value_var(name)])
     assert plain[protocol.env_value_var("MUX_TELEGRAM_BOT_USERNAME")] == "openclaw_example_bot"
+
+
+def test_mux_gets_no_jwt_key_even_with_a_master_key_to_derive_it(prod_run: ProgramRun) -> None:
+    # dstack would hand the PEM over with literal \n for its line breaks and the
+    # mux would not start (driver/dstack_env.py): it makes its own key instead.
+    plain = unwrap(_env(prod_run, "openclaw-mux"))
+    assert "MUX_JWT_PRIVATE_KEY" not in plain[protocol.ENV_KEYS].split(",")
+    assert protocol.env_value_var("MUX_JWT_PRIVATE_KEY") not in plain
+
+
+def test_every_cvm_env_value_reaches_its_container_intact_through_dstack(
+    prod_run: ProgramRun,
+) -> None:
+    checked = 0
+    for command in prod_run.deploy_commands:
+        plain = unwrap(command.inputs["environment"])
+        for name in plain[protocol.ENV_KEYS].split(","):
+            value = plain[protocol.env_value_var(name)]
+            assert delivery_problem(value) is None, (command.name, name)
+            checked += 1
+    assert checked >= 4 * len(prod_run.deploy_commands)
 
 
 # --------------------------------------------------------------------------- outputs

@@ -25,13 +25,11 @@ def test_encrypted_values_become_placeholders_and_validate() -> None:
         "muxChannels": ["discord"],
         "muxRegisterKey": SECURE,
         "muxAdminToken": SECURE,
-        "muxJwtPrivateKey": SECURE,
     }
     config, secret_keys = with_placeholders(stack)
     assert config["tenantSecrets"]["alice-agent"]["masterKey"] == placeholder(
         "tenantSecrets.alice-agent.masterKey"
     )
-    assert config["muxJwtPrivateKey"].startswith("-----BEGIN PRIVATE KEY-----")
     assert config["muxDiscordBotToken"] == placeholder("muxDiscordBotToken")
     assert "muxMasterKey" not in config  # explicit keys are set, nothing to derive
     settings = _parse(config, secret_keys)
