@@ -135,12 +135,6 @@ def read_spec(environ: Mapping[str, str]) -> CvmSpec:
         value = environ.get(protocol.env_value_var(name))
         if value is None:
             raise DriverError(f"missing value for CVM env var {name}")
-        # The CLI's encrypted env keeps every character, but dstack re-quotes the
-        # values for systemd inside the CVM (driver/dstack_env.py): refuse what the
-        # container would get altered, e.g. a PEM whose line breaks turn into \n.
-        problem = delivery_problem(value)
-        if problem is not None:
-            raise DriverError(f"CVM env var {name} would not reach the container intact: {problem}")
         env[name] = value
     secret_names = frozenset(
         name for name in environ.get(protocol.SECRET_ENV_KEYS, "").split(",") if name
@@ -175,6 +169,20 @@ def read_spec(environ: Mapping[str, str]) -> CvmSpec:
         secret_env_names=secret_names,
         health=health,
     )
+
+
+def check_env_reaches_the_container(spec: CvmSpec) -> None:
+    """Refuse to deploy an env value the container would receive altered.
+
+    The CLI's encrypted env keeps every character, but dstack re-quotes the values
+    for systemd inside the CVM (driver/dstack_env.py), e.g. a PEM's line breaks
+    arrive as literal backslash-n. Only for create/update: a delete must still work
+    with whatever an older program deployed.
+    """
+    for name, value in spec.env.items():
+        problem = delivery_problem(value)
+        if problem is not None:
+            raise DriverError(f"CVM env var {name} would not reach the container intact: {problem}")
 
 
 def previous_record(environ: Mapping[str, str]) -> dict[str, Any] | None:
@@ -796,6 +804,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     try:
         spec = read_spec(environ)
         scrub = Scrubber([*spec.secret_values, environ.get(protocol.API_KEY, "")])
+        if argv[1] != "delete":
+            check_env_reaches_the_container(spec)
         api_key, api_prefix = phala_credentials(environ)
         if not api_key:
             raise DriverError(

@@ -490,6 +490,20 @@ def test_delete_removes_the_recorded_cvm(sandbox: Sandbox) -> None:
     assert emulator.count("DELETE", r"^/cvms/") == 1
 
 
+def test_delete_works_with_a_multiline_env_value_an_older_program_deployed(
+    sandbox: Sandbox,
+) -> None:
+    # Earlier versions sent MUX_JWT_PRIVATE_KEY; the engine deletes with the old inputs.
+    emulator = sandbox.emulator
+    cvm = seed_cvm(emulator, "old-mux-gateway", openclaw_compose(OPENCLAW_IMAGE))
+    env = secret_env({"MUX_JWT_PRIVATE_KEY": UNDELIVERABLE_SECRETS["REAL_NEWLINES"]})
+
+    result = sandbox.run("delete", driver_inputs("old-mux-gateway", env=env), recorded_stdout(cvm))
+
+    assert result.returncode == 0, result.stderr
+    assert emulator.cvms() == []
+
+
 def test_deleting_twice_succeeds_the_second_time_as_already_gone(sandbox: Sandbox) -> None:
     emulator = sandbox.emulator
     cvm = seed_cvm(emulator, "hank-gateway", openclaw_compose(OPENCLAW_IMAGE))

@@ -297,3 +297,10 @@ def test_the_programs_own_outputs_satisfy_the_contract() -> None:
         if "muxName" in config:
             assert outputs.mux is not None
             assert outputs.mux.channels == tuple(config["muxChannels"])
+
+
+def test_ops_knows_the_same_channel_names_the_program_configures() -> None:
+    from components.settings import MuxChannel
+    from ops.stack_outputs import KNOWN_CHANNELS
+
+    assert tuple(channel.value for channel in MuxChannel) == KNOWN_CHANNELS
