@@ -38,6 +38,9 @@ def tenant_config(gateway_token: str, mux_base_url: str, register_key: str) -> d
             "port": GATEWAY_PORT,
             "auth": {"mode": "token", "token": gateway_token},
             "controlUi": {"dangerouslyDisableDeviceAuth": True},
+            # Phone-style node commands make no sense for a CVM-hosted agent. The list
+            # lives under `gateway.nodes` (OpenClaw rejects a top-level `nodes` key).
+            "nodes": {"denyCommands": list(DENIED_NODE_COMMANDS)},
             "http": {
                 "endpoints": {
                     "mux": {
@@ -49,8 +52,6 @@ def tenant_config(gateway_token: str, mux_base_url: str, register_key: str) -> d
                 }
             },
         },
-        # Phone-style node commands make no sense for a CVM-hosted agent.
-        "nodes": {"denyCommands": list(DENIED_NODE_COMMANDS)},
         "update": {"checkOnStart": False},  # images are updated by redeploying a new digest
         "messages": {"ackReactionScope": "group-mentions"},
         "channels": {

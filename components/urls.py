@@ -29,8 +29,13 @@ def gateway_url(app_id: str, base_domain: str) -> str:
 
 
 def dashboard_url(app_id: str, base_domain: str, gateway_token: str) -> str:
-    """The gateway dashboard, logged in by the token in the query string (a secret)."""
-    return f"{gateway_url(app_id, base_domain)}?token={quote(gateway_token, safe='')}"
+    """The gateway dashboard, logged in by the token in the URL fragment (a secret).
+
+    OpenClaw 2026.2.12's Control UI takes `token` from the query or the fragment, stores
+    it and strips it from the address bar. The fragment never leaves the browser: no
+    proxy, access log or Referer header sees the token, as they would a query string.
+    """
+    return f"{gateway_url(app_id, base_domain)}/#token={quote(gateway_token, safe='')}"
 
 
 def ssh_host(app_id: str, base_domain: str) -> str:

@@ -4,6 +4,11 @@ Commands:
   pair <tenant> <channel>              mint a mux pairing token for a tenant
   backup pull <tenant> <dest-dir>      download and decrypt a tenant's S3 state
   status                               compare every CVM with what Phala reports (drift)
+  ssh <name>                           shell in a tenant's (or mux's) container
+  exec <name> -- <command...>          run a command there; its exit status is ours
+  cp <name> pull|push <src> <dst>      copy files through a tar stream over ssh
+  logs <name> [--tail N] [--follow]    container logs through the pinned phala CLI
+  pin-image <repo>:<tag> [--set KEY]   the digest a pull of the tag gets, as repo@sha256:...
 
 Exit status: 0 success, 2 usage or configuration error, 1 the operation failed.
 Every expected failure is one line on stderr and never a traceback.
@@ -78,6 +83,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
+MAX_HTTP_TIMEOUT_SEC = 3600.0  # beyond this a socket timeout overflows or never ends
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -85,6 +93,10 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    if not value <= MAX_HTTP_TIMEOUT_SEC:  # also refuses inf and nan
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_HTTP_TIMEOUT_SEC:g} seconds, got {text}"
+        )
     return value
 
 
@@ -161,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable result")
     _add_outputs_source(status)
     status.set_defaults(handler=_run_status)
+
+    from ops import logs as logs_command  # day-2 by tenant name, one module per command
+    from ops import pin_image as pin_image_command
+    from ops import ssh as ssh_commands
+
+    ssh_commands.add_parsers(commands, _add_outputs_source, _load_outputs)
+    logs_command.add_parser(commands, _add_outputs_source, _load_outputs)
+    pin_image_command.add_parser(commands)
     return parser
 
 

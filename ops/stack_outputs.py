@@ -88,7 +88,7 @@ class TenantSecrets:
     """Secret per-tenant outputs; repr never shows a value."""
 
     gateway_token: str
-    dashboard_url: str  # carries ?token=<gateway token>, so it is a secret too
+    dashboard_url: str  # carries #token=<gateway token>, so it is a secret too
     s3_access_key_id: str | None
     s3_secret_access_key: str | None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -27,6 +28,10 @@ from plan.describe import describe, render_plan
 from plan.diff import diff_plans, render_diff, resource_changes
 from plan.evaluate import REPO_ROOT, run_program
 from plan.placeholders import offline_config, placeholder_mux_stack
+from plan.stack_file import StackFileError
+
+# Set to get a traceback for an unexpected error (never for expected ones).
+DEBUG_ENV = "PLAN_DEBUG"
 
 
 class PlanError(Exception):
@@ -36,7 +41,12 @@ class PlanError(Exception):
 def plan_blocks(stack: str) -> list[dict[str, Any]]:
     if not (REPO_ROOT / f"Pulumi.{stack}.yaml").exists():
         raise PlanError(f"no stack file Pulumi.{stack}.yaml")
-    config, secret_keys = offline_config(stack)
+    try:
+        config, secret_keys = offline_config(stack)
+    except StackFileError as error:
+        raise PlanError(str(error)) from None
+    except SettingsError as error:
+        raise PlanError(f"stack {stack}: {error}") from None
     references = (
         {config["muxStack"]: placeholder_mux_stack(config["muxStack"])}
         if config.get("muxStack")
@@ -110,27 +120,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     options = parser.parse_args(argv)
     try:
-        if options.command == "show":
-            blocks = plan_blocks(options.stack)
-            if options.json:
-                print(json.dumps(blocks, indent=1, sort_keys=True))
-            else:
-                print(render_plan(blocks, options.stack))
-        else:
-            base = plan_at_ref(options.base, options.stack)
-            head = plan_at_ref(options.head, options.stack)
-            if options.json:
-                operations = {
-                    identity: change.op
-                    for identity, change in sorted(resource_changes(base, head).items())
-                }
-                print(json.dumps({"resources": operations}, indent=1))
-            else:
-                changes = diff_plans(base, head)
-                print(render_diff(changes, options.stack, options.base, options.head))
+        return _run(options)
     except PlanError as error:
         print(f"plan: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `plan show | head`: the reader left. Point stdout at /dev/null so the
+        # interpreter's final flush cannot fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("plan: output closed before the plan was written (broken pipe)", file=sys.stderr)
+        return 1
+    except Exception as error:  # never a traceback: a bug is reported in one line too
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(
+            f"plan: unexpected {type(error).__name__}; rerun with {DEBUG_ENV}=1 for a traceback",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _run(options: argparse.Namespace) -> int:
+    if options.command == "show":
+        blocks = plan_blocks(options.stack)
+        if options.json:
+            print(json.dumps(blocks, indent=1, sort_keys=True))
+        else:
+            print(render_plan(blocks, options.stack))
+    else:
+        base = plan_at_ref(options.base, options.stack)
+        head = plan_at_ref(options.head, options.stack)
+        if options.json:
+            operations = {
+                identity: change.op
+                for identity, change in sorted(resource_changes(base, head).items())
+            }
+            print(json.dumps({"resources": operations}, indent=1))
+        else:
+            changes = diff_plans(base, head)
+            print(render_diff(changes, options.stack, options.base, options.head))
+    sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     return 0
 
 

@@ -19,6 +19,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "engine_dir" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.engine)
+        if "oracle_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.oracle)
 
 
 @pytest.fixture(scope="session")

@@ -347,7 +347,7 @@ def test_outputs_follow_the_documented_contract(prod_run: ProgramRun) -> None:
     secrets = exports["tenantSecrets"]["alice-agent"]
     token = derivation.gateway_token(master_key_for("alice-agent"))
     assert secrets["gatewayToken"] == token
-    assert secrets["dashboardUrl"] == f"https://{app_id}-18789.{host}?token={token}"
+    assert secrets["dashboardUrl"] == f"https://{app_id}-18789.{host}/#token={token}"
     assert secrets["s3AccessKeyId"] == "alice-agent-storage-token-id"
     mux = exports["mux"]
     assert mux["baseUrl"] == f"https://{fake_app_id('openclaw-mux')}-18891.{host}"

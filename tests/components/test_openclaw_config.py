@@ -3,7 +3,12 @@ from __future__ import annotations
 import base64
 import json
 
-from components.openclaw_config import INBOUND_URL_TEMPLATE, encode_config, tenant_config
+from components.openclaw_config import (
+    DENIED_NODE_COMMANDS,
+    INBOUND_URL_TEMPLATE,
+    encode_config,
+    tenant_config,
+)
 
 
 def test_config_enables_the_mux_endpoint_with_dstack_placeholders() -> None:
@@ -32,3 +37,11 @@ def test_encoding_is_deterministic_base64_json() -> None:
     encoded = encode_config(config)
     assert encoded == encode_config(tenant_config("tok", "https://mux.example", "reg"))
     assert json.loads(base64.b64decode(encoded)) == config
+
+
+def test_denied_node_commands_sit_under_gateway_nodes() -> None:
+    # OpenClaw's schema has `gateway.nodes.denyCommands`; a top-level `nodes` key makes
+    # the whole config invalid (tests/oracle/test_bootstrap_config.py).
+    config = tenant_config("tok", "https://mux.example", "reg")
+    assert "nodes" not in config
+    assert config["gateway"]["nodes"] == {"denyCommands": list(DENIED_NODE_COMMANDS)}

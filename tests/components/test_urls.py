@@ -12,7 +12,7 @@ def test_gateway_url_uses_the_app_id_and_port_18789() -> None:
 
 def test_dashboard_url_carries_the_token_url_encoded() -> None:
     assert (
-        urls.dashboard_url(APP, DOMAIN, "a+b/c") == f"https://{APP}-18789.{DOMAIN}?token=a%2Bb%2Fc"
+        urls.dashboard_url(APP, DOMAIN, "a+b/c") == f"https://{APP}-18789.{DOMAIN}/#token=a%2Bb%2Fc"
     )
 
 

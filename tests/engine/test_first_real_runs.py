@@ -114,7 +114,7 @@ def test_stack_outputs_are_read_by_the_ops_loader_and_match_the_contract(
         expected_url = f"https://{cvm.app_id}-18789.{emulator.gateway_base_domain}"
         assert tenant.gateway_url == expected_url
         assert secrets.gateway_token == keys.gateway_token
-        assert secrets.dashboard_url == f"{expected_url}?token={keys.gateway_token}"
+        assert secrets.dashboard_url == f"{expected_url}/#token={keys.gateway_token}"
     mux, mux_secrets = outputs.require_mux()
     mux_cvm = emulator.cvm_by_name(MUX)
     assert mux.cvm_id == mux_cvm.vm_uuid

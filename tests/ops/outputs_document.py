@@ -53,13 +53,13 @@ def make_outputs(*, mux_base_url: str | None = None) -> dict[str, Any]:
         "tenantSecrets": {
             "alice": {
                 "gatewayToken": "HNi1Q97Dx8nLzMZLLpFFHivnnRfVGTO5",
-                "dashboardUrl": f"https://{alice_app}-18789.{BASE_DOMAIN}?token=HNi1Q97Dx8nLzMZLLpFFHivnnRfVGTO5",
+                "dashboardUrl": f"https://{alice_app}-18789.{BASE_DOMAIN}/#token=HNi1Q97Dx8nLzMZLLpFFHivnnRfVGTO5",
                 "s3AccessKeyId": ALICE_S3_ACCESS_KEY_ID,
                 "s3SecretAccessKey": ALICE_S3_SECRET_ACCESS_KEY,
             },
             "carol": {
                 "gatewayToken": "carol-gateway-token-0123456789ab",
-                "dashboardUrl": f"https://{carol_app}-18789.{BASE_DOMAIN}?token=carol",
+                "dashboardUrl": f"https://{carol_app}-18789.{BASE_DOMAIN}/#token=carol",
                 "s3AccessKeyId": None,
                 "s3SecretAccessKey": None,
             },

@@ -308,6 +308,9 @@ def test_stack_without_mux_is_a_config_error(tmp_path: Path) -> None:
         (("alice", "telegram", "--ttl-sec", "3601"), "--ttl-sec must be between 1 and 3600"),
         (("alice", "telegram", "--inbound-timeout-ms", "soon"), "not a whole number"),
         (("alice", "telegram", "--session-key", " "), "--session-key must not be empty"),
+        (("alice", "telegram", "--timeout", "inf"), "--timeout: must be at most 3600 seconds"),
+        (("alice", "telegram", "--timeout", "nan"), "--timeout: must be greater than 0"),
+        (("alice", "telegram", "--timeout", "1e400"), "--timeout: must be at most 3600 seconds"),
     ],
 )
 def test_bad_arguments_are_usage_errors_with_exit_2_and_no_request(

@@ -41,6 +41,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tests.support.phala_logs import LOGS_PATH_PREFIX, ContainerLogs, composition_view, serve_logs
+
 LOOPBACK_HOST = "127.0.0.1"
 API_PATH_PREFIX = "/api/v1"
 API_VERSION_LEGACY = "2025-10-28"
@@ -364,6 +366,7 @@ class PhalaCloudEmulator:
         self._error_faults: list[_ErrorFault] = []
         self._delay_faults: list[_DelayFault] = []
         self._log: list[RequestRecord] = []
+        self.container_logs = ContainerLogs()  # tests/support/phala_logs.py
         self._next_numeric_id = 1001
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -392,6 +395,7 @@ class PhalaCloudEmulator:
         if server is None:
             return
         self._stopping.set()  # wakes handlers sleeping in an injected delay
+        self.container_logs.wake_all()  # and streams of `phala logs --follow`
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -432,6 +436,14 @@ class PhalaCloudEmulator:
             "NO_COLOR": "1",
             "LANG": "C.UTF-8",
         }
+
+    def append_container_log(
+        self, identifier: str, container: str, message: str, *, channel: str = "stdout"
+    ) -> None:
+        """Add a line to a container's log (include the newline, as docker does)."""
+        with self._lock:
+            app_id = self._require_cvm(identifier).app_id
+        self.container_logs.append(app_id, container, message, channel)
 
     # ----- fault injection -------------------------------------------------------------
 
@@ -545,6 +557,14 @@ class PhalaCloudEmulator:
             cvm.status = status
             cvm.in_progress = in_progress
             cvm.running_since = time.monotonic() if status == STATUS_RUNNING else None
+
+    def finish_pending(self, identifier: str) -> None:
+        """End a CVM's boot or update now, with the outcome it was going to have."""
+        with self._lock:
+            cvm = self._require_cvm(identifier)
+            if cvm.pending_at is not None:
+                cvm.pending_at = time.monotonic()
+            self._advance(cvm)
 
     def reset_faults(self) -> None:
         """Drop injected errors, delays and pending fates (existing CVM states stay)."""
@@ -790,6 +810,17 @@ class PhalaCloudEmulator:
                     cvm = self._require_cvm(identifier)
                     self._advance(cvm)
                     return HTTPStatus.OK, self._cvm_view(cvm, api_version)
+                case "GET", ["cvms", identifier, "composition"]:
+                    cvm = self._require_cvm(identifier)
+                    self._advance(cvm)
+                    return HTTPStatus.OK, composition_view(
+                        app_id=cvm.app_id,
+                        docker_compose_file=cvm.docker_compose_file,
+                        running=cvm.status == STATUS_RUNNING,
+                        public_logs=cvm.public_logs,
+                        log_base_url=f"http://{LOOPBACK_HOST}:{self.port}",
+                        created=int(datetime.fromisoformat(cvm.created_at).timestamp()),
+                    )
                 case "GET", ["cvms", identifier, "compose_file"]:
                     cvm = self._require_cvm(identifier)
                     return HTTPStatus.OK, dict(cvm.app_compose)
@@ -1394,6 +1425,9 @@ def _make_handler(emulator: PhalaCloudEmulator) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self) -> None:
             url = urlsplit(self.path)
             query = parse_qs(url.query, keep_blank_values=True)
+            if self.command == "GET" and url.path.startswith(LOGS_PATH_PREFIX):
+                self._serve_container_logs(url.path, query)
+                return
             raw_body = self._read_body()
             body: Any = None
             status: int
@@ -1437,6 +1471,22 @@ def _make_handler(emulator: PhalaCloudEmulator) -> type[BaseHTTPRequestHandler]:
                 )
             )
             self._reply(status, payload)
+
+        def _serve_container_logs(self, path: str, query: dict[str, list[str]]) -> None:
+            # The guest agent's log endpoint: no API key (the CLI sends none).
+            parts = path[len(LOGS_PATH_PREFIX) :].split("/")
+            app_id = parts[0] if parts else ""
+            with emulator._lock:
+                known = any(cvm.app_id == app_id for cvm in emulator._cvms.values())
+            if len(parts) != 3 or parts[1] != "logs" or not known:
+                self._reply(HTTPStatus.NOT_FOUND, {"detail": "Not Found"})
+                return
+            emulator._append_log(
+                RequestRecord("GET", path, query, None, None, HTTPStatus.OK, time.time())
+            )
+            serve_logs(
+                self, emulator.container_logs, app_id, unquote(parts[2]), query, emulator._stopping
+            )
 
         def _read_body(self) -> bytes:
             length = int(self.headers.get("Content-Length") or 0)

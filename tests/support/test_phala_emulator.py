@@ -7,6 +7,8 @@ working directory without phala.toml, so nothing on the developer's machine leak
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -174,6 +176,9 @@ def test_create_decrypts_exactly_the_env_values_written(
     emulator: PhalaCloudEmulator, cli: CliRunner, workdir: Path
 ) -> None:
     (workdir / "env.file").write_text("\n".join(HOSTILE_ENV_LINES) + "\n", encoding="utf-8")
+    # Boot takes far longer than the CLI can, however loaded the machine: the status
+    # right after the create is `starting`, never a race with the boot timer.
+    emulator.provision_seconds = 600
     argument_flags = [flag for kv in ARGUMENT_ENV.items() for flag in ("-e", "=".join(kv))]
 
     result = cli(
@@ -214,6 +219,7 @@ def test_create_decrypts_exactly_the_env_values_written(
     assert commit.body["encrypted_env"] == cvm.encrypted_env  # logged as sent, still hex
     assert emulator.api_key not in repr(emulator.request_log)
 
+    emulator.finish_pending("hostile-env")  # the long boot still ends as running
     wait_for_status(emulator, "hostile-env", STATUS_RUNNING)
 
 
@@ -426,18 +432,38 @@ def test_injected_get_error_is_retried_once_by_the_cli(
     assert statuses == [502, 200, 503, 503]
 
 
-def test_stuck_cvm_never_reaches_running(emulator: PhalaCloudEmulator, cli: CliRunner) -> None:
+def test_stuck_cvm_never_reaches_running(
+    emulator: PhalaCloudEmulator, cli: CliRunner, workdir: Path, tmp_path: Path
+) -> None:
     emulator.make_stuck("stuck-app")
     deploy_new(cli, "stuck-app", "--no-dev-os")
     time.sleep(emulator.provision_seconds * 3)
     assert emulator.cvm_by_name("stuck-app").status == STATUS_STARTING
+    gets_before = emulator.count("GET", r"^/cvms/stuck-app$")
 
-    with pytest.raises(subprocess.TimeoutExpired):
-        cli("deploy", "--cvm-id", "stuck-app", "-c", "compose-v2.yml", "--wait", timeout=4.5)
+    # `--wait` on a CVM that never settles keeps polling: watch the polls arrive (however
+    # slowly the CLI starts on a loaded machine) while the CLI is still waiting, then stop it.
+    waiting = subprocess.Popen(
+        [str(PHALA_BIN), "deploy", "--cvm-id", "stuck-app", "-c", "compose-v2.yml", "--wait"],
+        env=emulator.cli_env(tmp_path / "home"),
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + CLI_TIMEOUT_SECONDS
+        while emulator.count("GET", r"^/cvms/stuck-app$") < gets_before + 3:
+            assert waiting.poll() is None, "the CLI stopped waiting on a stuck CVM"
+            assert time.monotonic() < deadline, "the CLI never polled the stuck CVM"
+            time.sleep(0.05)
+        assert waiting.poll() is None  # still waiting after the info GET plus two polls
+    finally:
+        os.killpg(waiting.pid, signal.SIGKILL)
+        waiting.wait()
 
     # The update was accepted, and the CVM now hangs in the update instead of starting.
     assert emulator.cvm_by_name("stuck-app").status == emulator.updating_status
-    assert emulator.count("GET", r"^/cvms/stuck-app$") >= 3  # the info GET plus >= 2 polls
 
 
 def test_failing_cvm_reports_error_status(emulator: PhalaCloudEmulator, cli: CliRunner) -> None:
@@ -652,3 +678,137 @@ def encrypt_env_like_cli(env: dict[str, str], public_key_hex: str) -> str:
     plaintext = json.dumps({"env": [{"key": k, "value": v} for k, v in env.items()]}).encode()
     sealed = AESGCM(shared).encrypt(iv, plaintext, None)
     return (ephemeral.public_key().public_bytes_raw() + iv + sealed).hex()
+
+
+# ----- container logs (`phala logs`): tests/support/phala_logs.py ------------------------
+
+LOGS_COMPOSE = (
+    "services:\n  openclaw:\n    image: nginx:1.27\n    container_name: openclaw\n"
+    "  sidecar:\n    image: busybox:1.36\n"
+)
+
+
+def seed_logs_cvm(emulator: PhalaCloudEmulator, *, public_logs: bool = True) -> Any:
+    from tests.support.emulator_seed import api_call
+
+    provision = api_call(
+        emulator,
+        "POST",
+        "/cvms/provision",
+        {
+            "name": "logs-cvm",
+            "instance_type": "tdx.small",
+            "kms": "PHALA",
+            "listed": False,
+            "compose_file": {
+                "name": "",
+                "docker_compose_file": LOGS_COMPOSE,
+                "allowed_envs": [],
+                "public_logs": public_logs,
+                "public_sysinfo": True,
+            },
+        },
+    )
+    committed = api_call(
+        emulator,
+        "POST",
+        "/cvms",
+        {"app_id": provision["app_id"], "compose_hash": provision["compose_hash"]},
+    )
+    emulator.set_status(committed["vm_uuid"], STATUS_RUNNING)
+    return emulator.cvm(committed["vm_uuid"])
+
+
+def test_cli_logs_reads_the_tail_through_composition_and_the_log_endpoint(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    cvm = seed_logs_cvm(emulator)
+    for number in range(4):
+        emulator.append_container_log(cvm.vm_uuid, "openclaw", f"line {number}\n")
+    emulator.append_container_log(cvm.vm_uuid, "app-sidecar-1", "sidecar line\n")
+    emulator.clear_log()
+
+    result = cli("logs", "openclaw", "--cvm-id", cvm.vm_uuid, "-n", "2")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "line 2\nline 3\n"
+    paths = [record.path for record in emulator.request_log]
+    assert paths == [
+        f"/cvms/{cvm.vm_uuid.replace('-', '')}/composition",
+        f"/guest-agent/{cvm.app_id}/logs/openclaw",
+    ]
+    # Container mode asks for structured lines: neither `text` nor `bare`.
+    assert emulator.request_log[1].query == {"tail": ["2"], "lines": ["2"], "ansi": [""]}
+
+
+def test_composition_has_the_sdk_schema_fields_and_one_entry_per_service(
+    emulator: PhalaCloudEmulator,
+) -> None:
+    cvm = seed_logs_cvm(emulator)
+    status, body = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}/composition")
+    assert status == 200
+    assert set(body) == {
+        "is_online",
+        "is_public",
+        "error",
+        "docker_compose_file",
+        "manifest_version",
+        "version",
+        "runner",
+        "features",
+        "containers",
+    }
+    assert [container["names"] for container in body["containers"]] == [
+        ["/openclaw"],
+        ["/app-sidecar-1"],
+    ]
+    for container in body["containers"]:
+        assert set(container) == {
+            "id",
+            "names",
+            "image",
+            "image_id",
+            "command",
+            "created",
+            "state",
+            "status",
+            "log_endpoint",
+        }
+        assert isinstance(container["created"], int)
+        assert container["log_endpoint"].startswith(f"http://127.0.0.1:{emulator.port}/")
+
+
+def test_log_endpoint_sends_base64_ndjson_unless_text_or_bare_and_needs_no_key(
+    emulator: PhalaCloudEmulator,
+) -> None:
+    cvm = seed_logs_cvm(emulator)
+    emulator.append_container_log(cvm.vm_uuid, "openclaw", "héllo\n", channel="stderr")
+    _, body = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}/composition")
+    endpoint = body["containers"][0]["log_endpoint"]
+
+    def fetch(query: str) -> bytes:
+        with urllib.request.urlopen(f"{endpoint}?{query}", timeout=10) as response:  # noqa: S310
+            return response.read()
+
+    assert json.loads(fetch("ansi")) == {"channel": "stderr", "message": "aMOpbGxvCg=="}
+    assert json.loads(fetch("text&ansi")) == {"channel": "stderr", "message": "héllo\n"}
+    assert fetch("text&bare") == "héllo\n".encode()
+
+
+def test_cli_logs_names_an_unknown_container_and_exits_1(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    cvm = seed_logs_cvm(emulator)
+    result = cli("logs", "nginx", "--cvm-id", cvm.vm_uuid)
+    assert result.returncode == 1
+    assert f"Container 'nginx' not found in CVM '{cvm.vm_uuid.replace('-', '')}'" in result.stderr
+
+
+def test_cli_logs_of_a_cvm_without_public_logs_has_no_endpoint_and_warns(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    cvm = seed_logs_cvm(emulator, public_logs=False)
+    result = cli("logs", "openclaw", "--cvm-id", cvm.vm_uuid)
+    assert result.returncode == 1
+    assert "No log endpoints available" in result.stderr
+    assert "public_logs=false" in result.stderr

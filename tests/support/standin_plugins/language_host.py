@@ -13,6 +13,10 @@ Faithful to what the engine needs from the real host for `preview`, `up`, `refre
 - required packages are read from the `pulumi-plugin.json` files of the installed
   distributions, as the real host does through pip.
 
+For tests only: with OPENCLAW_STANDIN_RECORD_CONFIG set to a folder, `Run` writes the
+config it would hand the program to `<stack>.json` there (0600) and fails the run
+without starting the program, so a test can see exactly what the engine passes on.
+
 Not implemented: dependency installation, templates, code generation, packing and
 debugger attachment; the engine does not call them for the commands above.
 """
@@ -35,6 +39,11 @@ from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
 from tests.support.standin_plugins.plugin_rpc import serve
 
 HOST_VERSION = "3.274.0"
+# Tests only: a folder; write the config the program would receive to <stack>.json in
+# it and do not run the program (tests/engine/test_stack_file_parity.py compares it with
+# the offline plan's).
+RECORD_CONFIG_VAR = "OPENCLAW_STANDIN_RECORD_CONFIG"
+CONFIG_RECORDED = "config recorded; the program was not run"
 EXECUTOR_SUFFIX = "-exec"
 BAIL_EXIT_CODE = 32
 
@@ -70,6 +79,20 @@ def python_for(root: str, options: dict[str, Any]) -> tuple[str, dict[str, str]]
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+
+
+def record_config(path: Path, env: dict[str, str]) -> Any:
+    """Save PULUMI_CONFIG and PULUMI_CONFIG_SECRET_KEYS as the program would get them.
+
+    The file is created 0600: under a test it may hold decrypted secrets."""
+    recorded = {
+        "config": json.loads(env["PULUMI_CONFIG"]),
+        "secretKeys": json.loads(env["PULUMI_CONFIG_SECRET_KEYS"]),
+    }
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(recorded, file)
+    return language_pb2.RunResponse(error=CONFIG_RECORDED)
 
 
 class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
@@ -146,6 +169,10 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         env.pop("PYTHONHOME", None)
         env["PULUMI_CONFIG"] = json.dumps(dict(request.config))
         env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(request.configSecretKeys))
+        record = os.environ.get(RECORD_CONFIG_VAR)
+        if record:
+            stack = request.stack.rsplit("/", 1)[-1]
+            return record_config(Path(record) / f"{stack}.json", env)
         try:
             code = subprocess.run(args, env=env, cwd=program_dir, check=False).returncode
         except OSError as error:
