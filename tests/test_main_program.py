@@ -312,6 +312,8 @@ def test_mux_env_carries_its_secrets(prod_run: ProgramRun) -> None:
     for name, value in expected.items():
         assert plain[protocol.env_value_var(name)] == value
         assert is_secret(env[protocol.env_value_var(name)])
+    # The driver scrubs exactly the values named here from everything it prints.
+    assert set(plain[protocol.SECRET_ENV_KEYS].split(",")) == set(expected)
     assert plain[protocol.env_value_var("MUX_TELEGRAM_BOT_USERNAME")] == "openclaw_example_bot"
 
 

@@ -153,7 +153,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "self.s3_secret_access_key = pulumi.Output.secret(token.value.apply(",
         "self.s3_secret_access_key = pulumi.Output.from_input(token.value.apply(",
         "S3 credentials are secret wherever they flow",
-        (MAIN_PROGRAM),
+        (MAIN_PROGRAM,),
     ),
     Mutant(
         "storage: S3 secret registered as a plain component output",
@@ -161,7 +161,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '"s3SecretAccessKey": self.s3_secret_access_key,',
         '"s3SecretAccessKey": pulumi.Output.unsecret(self.s3_secret_access_key),',
         "no secret in any plain output (component outputs are written to state)",
-        (MAIN_PROGRAM),
+        (MAIN_PROGRAM,),
     ),
     Mutant(
         "tenant: gateway token registered as a plain component output",
@@ -171,7 +171,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '                "gatewayToken": pulumi.Output.unsecret(keys.gateway_token),\n'
         '                "cvmId": self.cvm.cvm_id,',
         "no secret in any plain output (component outputs are written to state)",
-        (MAIN_PROGRAM),
+        (MAIN_PROGRAM,),
     ),
     Mutant(
         "storage: S3 secret access key is the raw token value",
