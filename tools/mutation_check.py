@@ -5,9 +5,10 @@
 Why a list of our own (tools/mutants.py) rather than mutmut or cosmic-ray: those generate
 every operator and constant swap in a module (hundreds for driver/phala_cvm.py alone) and
 rerun the selected tests for each; the driver's tests start the real `phala` CLI (about a
-second of Node start-up per call), so a full run takes hours. mutmut 3 also rewrites the
-code into trampolines inside its own copy of the project, and the driver must run as a
-standard-library-only script under `python3 -I -S`, where those trampolines cannot load.
+second of Node start-up per call), so a full run takes hours. mutmut 3 also rewrites each
+function into a trampoline that calls back into mutmut (to learn which tests reach it and
+to pick the active mutant from an environment variable), while the driver runs as a
+subprocess of the system `python3 -I -S`, outside the venv where mutmut lives.
 A short list of plausible mistakes, each naming the promise it breaks, keeps the run to
 minutes and the survivors meaningful.
 
@@ -95,8 +96,11 @@ def run_pytest(root: Path, tests: Sequence[str]) -> tuple[str, str]:
         )
     except subprocess.TimeoutExpired:
         return "timeout", ""
-    last = (finished.stdout.strip().splitlines() or [""])[-1]
-    return ("survived" if finished.returncode == 0 else "killed"), last
+    lines = finished.stdout.strip().splitlines()
+    # The first failing test says what caught the mutant; a pass ends with its summary.
+    failures = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    detail = failures[0] if failures else (lines or [""])[-1]
+    return ("survived" if finished.returncode == 0 else "killed"), detail
 
 
 def check_mutant(root: Path, mutant: Mutant) -> Outcome:
@@ -125,11 +129,13 @@ def group_by_file(mutants: Sequence[Mutant]) -> list[list[Mutant]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--only", help="run only mutants whose name contains this")
+    parser.add_argument(
+        "--only", action="append", help="run only mutants whose name contains this (repeatable)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="files mutated in parallel")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args(argv)
-    mutants = [m for m in MUTANTS if not args.only or args.only in m.name]
+    mutants = [m for m in MUTANTS if not args.only or any(o in m.name for o in args.only)]
 
     with tempfile.TemporaryDirectory(prefix="openclaw-phala-mutants-") as temporary:
         # One copy per parallel job, so that two mutants never share a tree.
@@ -152,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcomes = []
             for mutant in group:
                 outcome = check_mutant(copies[index % len(copies)], mutant)
-                print(f"{outcome.verdict:9} {mutant.name}", flush=True)
+                print(f"{outcome.verdict:9} {mutant.name}: {outcome.detail}", flush=True)
                 outcomes.append(outcome)
             return outcomes
 
