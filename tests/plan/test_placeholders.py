@@ -55,7 +55,7 @@ def test_missing_required_secrets_are_filled_in() -> None:
     _parse(config, secret_keys)
 
 
-def test_placeholders_are_deterministic_and_distinct() -> None:
-    assert placeholder("a") == placeholder("a")
+def test_placeholders_are_distinct_and_long_enough() -> None:
+    # The same in every interpreter: tests/test_determinism.py.
     assert placeholder("a") != placeholder("b")
     assert len(placeholder("a")) >= 32
