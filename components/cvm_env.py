@@ -72,18 +72,19 @@ def tenant_env(
 def mux_env(
     register_key: pulumi.Input[str],
     admin_token: pulumi.Input[str],
-    jwt_private_key_pem: pulumi.Input[str] | None,
     telegram_bot_token: pulumi.Input[str] | None,
     discord_bot_token: pulumi.Input[str] | None,
     telegram_bot_username: str | None,
 ) -> CvmEnv:
+    """No MUX_JWT_PRIVATE_KEY: dstack would hand the multi-line PEM to the container
+    with literal backslash-n for its line breaks (driver/dstack_env.py), and the mux
+    cannot read that and does not start. Without it the mux makes a fresh key at each
+    boot, and the gateways re-register when their runtime JWT is refused (401)."""
     values: dict[str, pulumi.Input[str]] = {
         "MUX_REGISTER_KEY": register_key,
         "MUX_ADMIN_TOKEN": admin_token,
     }
     optional: dict[str, pulumi.Input[str] | None] = {
-        # A stable key keeps runtime JWTs valid across mux restarts.
-        "MUX_JWT_PRIVATE_KEY": jwt_private_key_pem,
         "TELEGRAM_BOT_TOKEN": telegram_bot_token,
         "DISCORD_BOT_TOKEN": discord_bot_token,
     }

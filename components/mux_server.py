@@ -61,6 +61,8 @@ class MuxServer(pulumi.ComponentResource):
     register_key: pulumi.Output[str]  # secret
     register_key_fingerprint: pulumi.Output[str]  # public: see components/key_change.py
     admin_token: pulumi.Output[str]  # secret
+    # The chat channels this mux is configured to serve (muxChannels), in config order.
+    channels: tuple[str, ...]
     endpoint: MuxEndpoint
 
     def __init__(
@@ -76,9 +78,6 @@ class MuxServer(pulumi.ComponentResource):
         )
         admin_token = _explicit_or_derived(
             secrets.admin_token, derived.admin_token if derived else None
-        )
-        jwt_pem = _explicit_or_derived(
-            secrets.jwt_private_key_pem, derived.jwt_private_key_pem if derived else None
         )
         # Settings validation guarantees both exist (explicitly or through the master key).
         assert register_key is not None and admin_token is not None
@@ -103,7 +102,6 @@ class MuxServer(pulumi.ComponentResource):
                 env=mux_env(
                     register_key=register_key,
                     admin_token=admin_token,
-                    jwt_private_key_pem=jwt_pem,
                     telegram_bot_token=_secret(secrets.telegram_bot_token),
                     discord_bot_token=_secret(secrets.discord_bot_token),
                     telegram_bot_username=mux.telegram_bot_username,
@@ -123,6 +121,7 @@ class MuxServer(pulumi.ComponentResource):
         self.register_key = register_key
         self.register_key_fingerprint = pulumi.Output.unsecret(register_key.apply(key_fingerprint))
         self.admin_token = admin_token
+        self.channels = tuple(channel.value for channel in mux.channels)
         self.endpoint = MuxEndpoint(base_url=self.base_url, register_key=register_key)
 
         self.register_outputs(

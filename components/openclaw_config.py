@@ -12,6 +12,7 @@ import base64
 import json
 from typing import Any, Final
 
+from components.mux_protocol import MUX_INBOUND_TIMEOUT_MS
 from components.urls import GATEWAY_PORT, MUX_INBOUND_PATH
 
 MUX_CHANNELS: Final = ("telegram", "discord", "whatsapp")
@@ -57,7 +58,10 @@ def tenant_config(gateway_token: str, mux_base_url: str, register_key: str) -> d
             channel: {
                 "accounts": {
                     "default": {"enabled": False},
-                    MUX_ACCOUNT_ID: {"enabled": True, "mux": {"enabled": True, "timeoutMs": 30000}},
+                    MUX_ACCOUNT_ID: {
+                        "enabled": True,
+                        "mux": {"enabled": True, "timeoutMs": MUX_INBOUND_TIMEOUT_MS},
+                    },
                 }
             }
             for channel in MUX_CHANNELS

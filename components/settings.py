@@ -162,7 +162,8 @@ SCALAR_KEYS: Final[tuple[ScalarKey, ...]] = (
         "muxJwtPrivateKey",
         "string",
         "",
-        "Secret. Explicit Ed25519 PKCS#8 PEM for runtime JWTs (overrides the derived one).",
+        "Secret. Refused: dstack would deliver the PEM with its line breaks as literal \\n "
+        "and the mux would not start; the mux makes its own JWT key at each boot.",
         secret=True,
     ),
     ScalarKey(
@@ -284,7 +285,6 @@ class MuxSecrets:
     master_key: SecretValue | None = field(repr=False)
     register_key: SecretValue | None = field(repr=False)
     admin_token: SecretValue | None = field(repr=False)
-    jwt_private_key_pem: SecretValue | None = field(repr=False)
     telegram_bot_token: SecretValue | None = field(repr=False)
     discord_bot_token: SecretValue | None = field(repr=False)
 
@@ -857,9 +857,16 @@ def _mux_settings(
                 problems.add(key, "is required unless muxMasterKey is set to derive it")
     elif len(secret["muxMasterKey"]) < MIN_MASTER_KEY_LENGTH:
         problems.add("muxMasterKey", f"is too short (at least {MIN_MASTER_KEY_LENGTH} characters)")
-    jwt_pem = secret["muxJwtPrivateKey"]
-    if jwt_pem is not None and not _is_ed25519_private_key_pem(jwt_pem.reveal()):
-        problems.add("muxJwtPrivateKey", "must be an Ed25519 private key in PKCS#8 PEM form")
+    if secret["muxJwtPrivateKey"] is not None:
+        # dstack hands env values to the container with each line break as a literal
+        # backslash-n (driver/dstack_env.py), and the mux then cannot read the PEM and
+        # does not start: that takes every tenant's chat down.
+        problems.add(
+            "muxJwtPrivateKey",
+            "cannot reach the mux intact: dstack delivers env values with line breaks "
+            "turned into literal \\n, so the mux could not read the PEM and would not "
+            "start; remove it (the mux makes its own key at each boot)",
+        )
 
     username = _optional(scalars["muxTelegramBotUsername"])
     if username is not None and not _TELEGRAM_USERNAME.fullmatch(username.lstrip("@")):
@@ -880,22 +887,10 @@ def _mux_settings(
             master_key=secret["muxMasterKey"],
             register_key=secret["muxRegisterKey"],
             admin_token=secret["muxAdminToken"],
-            jwt_private_key_pem=jwt_pem,
             telegram_bot_token=secret["muxTelegramBotToken"],
             discord_bot_token=secret["muxDiscordBotToken"],
         ),
     )
-
-
-def _is_ed25519_private_key_pem(pem: str) -> bool:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    try:
-        key = load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError):
-        return False
-    return isinstance(key, Ed25519PrivateKey)
 
 
 def _check_cross_references(

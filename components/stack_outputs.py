@@ -11,7 +11,8 @@ URLs in their own outputs keeps them readable in every consuming stack.
                              sshHost, inboundUrl, phalaDashboardUrl}}
     tenantSecrets    {name: {gatewayToken, dashboardUrl, s3AccessKeyId, s3SecretAccessKey}}  secret
     mux              {name, cvmId, appId, gatewayBaseDomain, composeHash, repairGeneration,
-                      baseUrl, healthUrl, phalaDashboardUrl, registerKeyFingerprint} | null
+                      baseUrl, healthUrl, phalaDashboardUrl, registerKeyFingerprint,
+                      channels} | null
     muxSecrets       {registerKey, adminToken} | null                                      secret
 """
 
@@ -29,6 +30,7 @@ from components.mux_server import MuxServer
 from components.openclaw_tenant import OpenClawTenant, s3_output_fields
 
 CONTRACT_VERSION: Final = 1
+MUX_CHANNELS_FIELD: Final = "channels"
 
 
 def tenant_outputs(tenant: OpenClawTenant) -> dict[str, Any]:
@@ -74,6 +76,10 @@ def mux_outputs(mux: MuxServer, name: str) -> dict[str, Any]:
         "healthUrl": mux.health_url,
         "phalaDashboardUrl": cvm.cvm_id.apply(urls.phala_dashboard_url),
         REGISTER_KEY_FINGERPRINT_FIELD: mux.register_key_fingerprint,
+        # Added within contract v1 (an extra field breaks no reader): `ops pair`
+        # refuses a channel the mux does not serve instead of minting a token
+        # nobody can redeem.
+        MUX_CHANNELS_FIELD: list(mux.channels),
     }
 
 

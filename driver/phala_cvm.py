@@ -37,6 +37,7 @@ if str(PROJECT_DIR) not in sys.path:  # run as a script: make `driver` importabl
     sys.path.insert(0, str(PROJECT_DIR))
 
 from driver import protocol  # noqa: E402
+from driver.dstack_env import delivery_problem  # noqa: E402
 
 DEFAULT_CLI = PROJECT_DIR / "node_modules" / ".bin" / "phala"
 POLL_SECONDS_VAR = "OPENCLAW_PHALA_POLL_SECONDS"  # operator/test knob, not a Command input
@@ -168,6 +169,20 @@ def read_spec(environ: Mapping[str, str]) -> CvmSpec:
         secret_env_names=secret_names,
         health=health,
     )
+
+
+def check_env_reaches_the_container(spec: CvmSpec) -> None:
+    """Refuse to deploy an env value the container would receive altered.
+
+    The CLI's encrypted env keeps every character, but dstack re-quotes the values
+    for systemd inside the CVM (driver/dstack_env.py), e.g. a PEM's line breaks
+    arrive as literal backslash-n. Only for create/update: a delete must still work
+    with whatever an older program deployed.
+    """
+    for name, value in spec.env.items():
+        problem = delivery_problem(value)
+        if problem is not None:
+            raise DriverError(f"CVM env var {name} would not reach the container intact: {problem}")
 
 
 def previous_record(environ: Mapping[str, str]) -> dict[str, Any] | None:
@@ -802,6 +817,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     try:
         spec = read_spec(environ)
         scrub = Scrubber([*spec.secret_values, environ.get(protocol.API_KEY, "")])
+        if argv[1] != "delete":
+            check_env_reaches_the_container(spec)
         api_key, api_prefix = phala_credentials(environ)
         if not api_key:
             raise DriverError(

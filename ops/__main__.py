@@ -34,6 +34,7 @@ from ops.pairing import (
     DEFAULT_TTL_SEC,
     SUPPORTED_CHANNELS,
     PairingRequest,
+    check_channel_is_served,
     format_pairing_token,
     mint_pairing_token,
     validate_pairing_options,
@@ -192,7 +193,7 @@ def _load_outputs(arguments: argparse.Namespace) -> StackOutputs:
     return load_stack_outputs_from_pulumi(arguments.stack)
 
 
-def _run_pair(arguments: argparse.Namespace, stdout: TextIO, _stderr: TextIO) -> int:
+def _run_pair(arguments: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     # Arguments are checked before the outputs are loaded: a typo should not
     # cost a `pulumi stack output` round trip.
     request_options = {
@@ -205,6 +206,9 @@ def _run_pair(arguments: argparse.Namespace, stdout: TextIO, _stderr: TextIO) ->
     outputs = _load_outputs(arguments)
     tenant = outputs.tenant(arguments.tenant)
     mux, mux_secrets = outputs.require_mux()
+    warning = check_channel_is_served(arguments.channel, mux.name, mux.channels)
+    if warning is not None:
+        print(warning, file=stderr)
     request = PairingRequest(
         openclaw_id=tenant.openclaw_id, inbound_url=tenant.inbound_url, **request_options
     )

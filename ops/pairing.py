@@ -25,14 +25,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from components.mux_protocol import MUX_CHANNEL_NAMES, MUX_INBOUND_TIMEOUT_MS
 from ops import ConfigError, OperationError
 
-SUPPORTED_CHANNELS: Final = ("telegram", "discord", "whatsapp")
+SUPPORTED_CHANNELS: Final = MUX_CHANNEL_NAMES
 PAIRING_TOKEN_PATH: Final = "/v1/admin/pairings/token"  # noqa: S105 - a URL path
 # Defaults of mux-pair-token.sh / mux-server; the server clamps ttlSec to 3600.
 DEFAULT_TTL_SEC: Final = 900
 MAX_TTL_SEC: Final = 3600
-DEFAULT_INBOUND_TIMEOUT_MS: Final = 15000
+# Pairing upserts the tenant's row, inboundTimeoutMs included: send what the
+# tenant's gateway registers with, so pairing does not change it (mux-pair-token.sh
+# sent 15000, which cut the timeout in half until the next registration).
+DEFAULT_INBOUND_TIMEOUT_MS: Final = MUX_INBOUND_TIMEOUT_MS
 DEFAULT_HTTP_TIMEOUT_SEC: Final = 15.0
 # Enough of an error body to explain it, short enough to stay one line.
 _MAX_SERVER_MESSAGE_CHARS: Final = 200
@@ -58,6 +62,32 @@ def validate_pairing_options(
         )
     if session_key is not None and not session_key.strip():
         raise ConfigError("--session-key must not be empty")
+
+
+def check_channel_is_served(
+    channel: str, mux_name: str, mux_channels: tuple[str, ...] | None
+) -> str | None:
+    """Refuse a channel the mux is not configured to serve; a warning if unknown.
+
+    mux-server mints a token for any channel it knows, even one it cannot
+    receive on (Discord without a bot token, WhatsApp without linked
+    credentials): nobody could redeem it. Outputs from before the channel list
+    was exported cannot be checked; the returned warning says so.
+    """
+    if mux_channels is None:
+        return (
+            f"warning: the stack outputs do not list the channels mux {mux_name!r} runs "
+            f"(outputs from an older program; run `pulumi up` to add them), so it is not "
+            f"checked that it serves {channel}"
+        )
+    if channel not in mux_channels:
+        runs = ", ".join(mux_channels) or "no channel"
+        raise ConfigError(
+            f"mux {mux_name!r} does not run {channel}, only {runs} (muxChannels); a "
+            f"{channel} pairing token could never be redeemed: add {channel} to "
+            "muxChannels and redeploy the mux first"
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ The Pulumi program exports one versioned contract::
     tenants          {name: {...}}    public per-tenant facts (URLs, ids, S3 location)
     tenantSecrets    {name: {...}}    gateway token, dashboard URL, S3 credentials
     mux              {...} | null     the shared mux-server CVM, if the stack runs one
+                                      (its optional ``channels`` list came later)
     muxSecrets       {...} | null     mux register key and admin token
 
 Outputs come either from ``pulumi stack output --json --show-secrets`` or from a
@@ -30,6 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from components.mux_protocol import MUX_CHANNEL_NAMES
 from ops import ConfigError, read_utf8_file
 
 CONTRACT_VERSION: Final = 1
@@ -106,6 +108,9 @@ class MuxOutputs:
     base_url: str
     health_url: str
     phala_dashboard_url: str
+    # The chat channels the mux is configured to serve; None when the outputs
+    # predate the field (added within contract v1), so nothing can be checked.
+    channels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, repr=False)
@@ -196,6 +201,9 @@ _MUX_FIELDS: Final = (
     ("healthUrl", "health_url", _REQUIRED),
     ("phalaDashboardUrl", "phala_dashboard_url", _REQUIRED),
 )
+# Optional within contract v1: older programs did not export it.
+MUX_CHANNELS_KEY: Final = "channels"
+KNOWN_CHANNELS: Final = MUX_CHANNEL_NAMES
 _MUX_SECRET_FIELDS: Final = (
     ("registerKey", "register_key", _REQUIRED),
     ("adminToken", "admin_token", _REQUIRED),
@@ -301,6 +309,34 @@ def _parse_tenant_secrets(name: str, value: object, tenant: TenantOutputs) -> Te
     return TenantSecrets(**parsed)  # type: ignore[arg-type]
 
 
+def _parse_mux_channels(record: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """``mux.channels``: a list of distinct known channel names, or absent (older outputs)."""
+    if MUX_CHANNELS_KEY not in record:
+        return None
+    value = record[MUX_CHANNELS_KEY]
+    where = f"mux.{MUX_CHANNELS_KEY}"
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise StackOutputsError(
+            f"stack output {where!r} must be a list of channel names, got {_json_type(value)}"
+        )
+    for item in value:
+        if item not in KNOWN_CHANNELS:
+            raise StackOutputsError(
+                f"stack output {where!r} lists unknown channel {item!r} "
+                f"(known: {', '.join(KNOWN_CHANNELS)})"
+            )
+    if len(set(value)) != len(value):
+        raise StackOutputsError(f"stack output {where!r} lists a channel twice")
+    return tuple(value)
+
+
+def _parse_mux(value: object) -> MuxOutputs:
+    parsed = _parse_record(value, "mux", _MUX_FIELDS, secret=False)
+    # _parse_record checked that value is an object.
+    channels = _parse_mux_channels(value)  # type: ignore[arg-type]
+    return MuxOutputs(**parsed, channels=channels)  # type: ignore[arg-type]
+
+
 def _parse_contract_version(document: Mapping[str, Any]) -> int:
     version = document["contractVersion"]
     # Pulumi stores numbers as doubles, so 1.0 is version 1; bool is an int
@@ -357,11 +393,7 @@ def parse_stack_outputs(document: object) -> StackOutputs:
         raise StackOutputsError(
             f"stack output {present!r} is set but {absent!r} is null; both or neither"
         )
-    mux = (
-        None
-        if raw_mux is None
-        else MuxOutputs(**_parse_record(raw_mux, "mux", _MUX_FIELDS, secret=False))
-    )  # type: ignore[arg-type]
+    mux = None if raw_mux is None else _parse_mux(raw_mux)
     mux_secrets = (
         None
         if raw_mux_secrets is None

@@ -12,6 +12,8 @@ prints what changes per tenant, flagging CVM replacements and local-volume data.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import json
 import os
 import secrets
@@ -228,5 +230,22 @@ def _run(options: argparse.Namespace) -> int:
     return 0
 
 
+def _close_event_loops() -> None:
+    """Close the asyncio loops the mock runtime made: one per worker thread of its RPC
+    executor (pulumi.runtime.mocks calls _ensure_event_loop there), never closed by it.
+    Left open, each is closed by its finalizer during interpreter shutdown, now and then
+    after its self-pipe socket is gone, and Python prints an ignored ValueError with a
+    traceback after the plan."""
+    for candidate in gc.get_objects():
+        if (
+            isinstance(candidate, asyncio.AbstractEventLoop)
+            and not candidate.is_running()
+            and not candidate.is_closed()
+        ):
+            candidate.close()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    _close_event_loops()
+    sys.exit(status)

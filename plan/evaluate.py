@@ -194,6 +194,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: FakeCloud) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        # URN -> what a component passed to register_outputs. The SDK's mock monitor
+        # drops these, but a real engine writes them to state like any other output.
+        self.component_outputs: dict[str, dict[str, Any]] = {}
 
     def _record(self, request: Any, urn: str, inputs: Any, *, read: bool) -> None:
         self.registrations.append(
@@ -220,6 +223,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self._record(request, response.urn, request.object, read=False)
         return response
 
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        response = super().RegisterResourceOutputs(request)
+        if not request.urn.split("::")[-2].endswith("pulumi:pulumi:Stack"):
+            # Raw struct, so each value keeps its own secret marker (as for inputs).
+            self.component_outputs[request.urn] = json_format.MessageToDict(request.outputs)
+        return response
+
     def ReadResource(self, request: Any) -> Any:
         """Reads, such as a StackReference, are recorded like registrations."""
         response = super().ReadResource(request)
@@ -232,6 +242,8 @@ class ProgramRun:
     registrations: list[Registration]
     exports: dict[str, Any]  # serialized as the engine would store them, secrets wrapped
     calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)
+    # URN -> a component's registered outputs, serialized with secrets wrapped
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -377,4 +389,7 @@ def run_program(
         registrations=monitor.registrations if isinstance(monitor, RecordingMonitor) else [],
         exports=json_format.MessageToDict(serialized),
         calls=mocks.calls,
+        component_outputs=(
+            monitor.component_outputs if isinstance(monitor, RecordingMonitor) else {}
+        ),
     )

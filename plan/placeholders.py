@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components import derivation
 from components.settings import TENANT_SECRETS_KEY, ConfigProblem, SettingsError
 from plan.evaluate import read_stack_config
 from plan.stack_file import Encrypted
@@ -40,17 +39,6 @@ def placeholder(path: str, ciphertext: str = "") -> str:
 def not_set_placeholder(path: str) -> str:
     digest = hashlib.sha256(f"{path}\nnot set".encode()).hexdigest()
     return f"{NOT_SET_MARK}{digest[:40]}"
-
-
-def placeholder_pem(path: str, ciphertext: str = "") -> str:
-    """A valid Ed25519 PEM (settings check it), derived from a placeholder key."""
-    return derivation.mux_jwt_private_key_pem(placeholder(path, ciphertext))
-
-
-def _stand_in(path: str, ciphertext: str) -> str:
-    if path == "muxJwtPrivateKey":
-        return placeholder_pem(path, ciphertext)
-    return placeholder(path, ciphertext)
 
 
 def _ciphertext(value: Any) -> str | None:
@@ -78,7 +66,7 @@ def _holds_encrypted(value: Any) -> bool:
 def _replace_secure(value: Any, path: str) -> Any:
     ciphertext = _ciphertext(value)
     if ciphertext is not None:
-        return _stand_in(path, ciphertext)
+        return placeholder(path, ciphertext)
     if isinstance(value, dict):
         return {k: _replace_secure(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list):
@@ -212,7 +200,7 @@ def with_placeholders(
         key = path.split(".", 1)[0]
         if key not in config:
             secret.add(key)
-        _set_path(config, path, not_set_placeholder(path))  # never the PEM: not required
+        _set_path(config, path, not_set_placeholder(path))
     return OfflineConfig(config, sorted(key for key in secret if key in config), not_set)
 
 

@@ -20,6 +20,7 @@ from components.derivation import derive_mux_keys
 from components.key_change import key_fingerprint
 from components.openclaw_config import INBOUND_URL_TEMPLATE
 from driver import protocol
+from driver.dstack_env import delivery_problem
 from plan.evaluate import (
     BUCKET_TYPE,
     BUCKET_WRITE_GROUP_ID,
@@ -134,9 +135,20 @@ def test_permission_group_is_looked_up_once_by_name(prod_run: ProgramRun) -> Non
     assert lookups[0].args == {"accountId": ACCOUNT_ID}
 
 
-def test_token_value_is_a_secret_output(prod_run: ProgramRun) -> None:
-    for token in prod_run.of_type(TOKEN_TYPE):
-        assert "value" in token.additional_secret_outputs
+def test_s3_credentials_are_secret_though_the_token_value_comes_back_unmarked(
+    prod_run: ProgramRun,
+) -> None:
+    # The fake provider returns the token's id and value unmarked (only a real engine
+    # applies pulumi_cloudflare's additional_secret_outputs): the storage component's own
+    # wrapping is all that keeps the credentials secret here.
+    for storage in prod_run.of_type(STORAGE_TYPE):
+        outputs = prod_run.component_outputs[storage.urn]
+        for name in ("s3AccessKeyId", "s3SecretAccessKey"):
+            assert is_secret(outputs[name]), (storage.name, name)
+        env = unwrap(_env(prod_run, storage.name.removesuffix("-storage")))
+        assert env[protocol.env_value_var("AWS_SECRET_ACCESS_KEY")] == unwrap(
+            outputs["s3SecretAccessKey"]
+        )
 
 
 # --------------------------------------------------------------------------- CVM commands
@@ -263,9 +275,12 @@ def test_compose_is_a_plain_input_with_the_pinned_image(prod_run: ProgramRun) ->
 # --------------------------------------------------------------------------- mux wiring
 
 
-def test_mux_is_deployed_before_its_tenants(prod_run: ProgramRun) -> None:
-    order = [r.name for r in prod_run.deploy_commands]
-    assert order[0] == "openclaw-mux-deploy"
+def test_every_tenant_deploy_waits_for_the_mux_deploy(prod_run: ProgramRun) -> None:
+    # A dependency, not registration order: the engine creates in parallel whatever does
+    # not depend on something else, so only this makes the mux exist before its tenants.
+    mux_deploy = prod_run.named("openclaw-mux-deploy").urn
+    for tenant in PROD_TENANTS:
+        assert mux_deploy in prod_run.named(f"{tenant}-deploy").dependencies, tenant
 
 
 def test_tenant_bootstrap_config_points_at_the_mux(prod_run: ProgramRun) -> None:
@@ -292,14 +307,36 @@ def test_mux_env_carries_its_secrets(prod_run: ProgramRun) -> None:
     expected = {
         "MUX_REGISTER_KEY": keys.register_key,
         "MUX_ADMIN_TOKEN": keys.admin_token,
-        "MUX_JWT_PRIVATE_KEY": keys.jwt_private_key_pem,
         "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
         "DISCORD_BOT_TOKEN": DISCORD_TOKEN,
     }
     for name, value in expected.items():
         assert plain[protocol.env_value_var(name)] == value
         assert is_secret(env[protocol.env_value_var(name)])
+    # The driver scrubs exactly the values named here from everything it prints.
+    assert set(plain[protocol.SECRET_ENV_KEYS].split(",")) == set(expected)
     assert plain[protocol.env_value_var("MUX_TELEGRAM_BOT_USERNAME")] == "openclaw_example_bot"
+
+
+def test_mux_gets_no_jwt_key_even_with_a_master_key_to_derive_it(prod_run: ProgramRun) -> None:
+    # dstack would hand the PEM over with literal \n for its line breaks and the
+    # mux would not start (driver/dstack_env.py): it makes its own key instead.
+    plain = unwrap(_env(prod_run, "openclaw-mux"))
+    assert "MUX_JWT_PRIVATE_KEY" not in plain[protocol.ENV_KEYS].split(",")
+    assert protocol.env_value_var("MUX_JWT_PRIVATE_KEY") not in plain
+
+
+def test_every_cvm_env_value_reaches_its_container_intact_through_dstack(
+    prod_run: ProgramRun,
+) -> None:
+    checked = 0
+    for command in prod_run.deploy_commands:
+        plain = unwrap(command.inputs["environment"])
+        for name in plain[protocol.ENV_KEYS].split(","):
+            value = plain[protocol.env_value_var(name)]
+            assert delivery_problem(value) is None, (command.name, name)
+            checked += 1
+    assert checked >= 4 * len(prod_run.deploy_commands)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -332,6 +369,8 @@ def test_outputs_follow_the_documented_contract(prod_run: ProgramRun) -> None:
     mux = exports["mux"]
     assert mux["baseUrl"] == f"https://{fake_app_id('openclaw-mux')}-18891.{host}"
     assert mux["healthUrl"] == mux["baseUrl"] + "/health"
+    # muxChannels of Pulumi.prod.yaml, so `ops pair` can refuse the others.
+    assert mux["channels"] == ["telegram", "discord"]
     assert exports["muxSecrets"]["adminToken"] == derivation.mux_admin_token(MUX_MASTER_KEY)
 
 
@@ -341,6 +380,29 @@ def test_secret_outputs_are_secret_and_the_rest_are_not(prod_run: ProgramRun) ->
     assert is_secret(exports["muxSecrets"])
     for name in ("tenants", "mux", "contractVersion"):
         assert not _contains_secret(exports[name]), name
+
+
+# What each component registers as its outputs (a real engine writes them to state).
+COMPONENT_OUTPUT_NAMES = {
+    TENANT_TYPE: {"openclawId", "cvmId", "gatewayUrl", "sshHost"},
+    STORAGE_TYPE: {"bucketName", "s3Endpoint", "s3Prefix", "s3AccessKeyId", "s3SecretAccessKey"},
+    CVM_TYPE: {"cvmId", "appId", "status", "gatewayBaseDomain", "composeHash"},
+    MUX_TYPE: {"cvmId", "appId", "baseUrl", "healthUrl"},
+}
+SECRET_COMPONENT_OUTPUTS = {STORAGE_TYPE: {"s3AccessKeyId", "s3SecretAccessKey"}}
+
+
+def test_component_outputs_are_secret_exactly_where_they_hold_secrets(
+    prod_run: ProgramRun,
+) -> None:
+    components = [r for r in prod_run.registrations if r.type in COMPONENT_OUTPUT_NAMES]
+    assert {r.type for r in components} == set(COMPONENT_OUTPUT_NAMES)
+    for component in components:
+        outputs = prod_run.component_outputs[component.urn]
+        assert set(outputs) == COMPONENT_OUTPUT_NAMES[component.type], component.name
+        secret_names = SECRET_COMPONENT_OUTPUTS.get(component.type, set())
+        for name, value in outputs.items():
+            assert is_secret(value) == (name in secret_names), (component.name, name)
 
 
 def _contains_secret(value: Any) -> bool:
@@ -408,7 +470,14 @@ def test_no_secret_appears_in_any_plain_input_or_output(variant: str) -> None:
         for path, text in _plain_strings(r.inputs)
     ]
     places += [(f"export{path}", text) for path, text in _plain_strings(run.exports)]
+    # Component outputs reach the state file as well (see plan/evaluate.py).
+    places += [
+        (f"{urn.rsplit('::', 1)[-1]} outputs{path}", text)
+        for urn, outputs in run.component_outputs.items()
+        for path, text in _plain_strings(outputs)
+    ]
     assert places, "nothing was scanned"
+    assert any(where.endswith(" outputs.cvmId") for where, _ in places), "no component outputs"
     leaks = [
         (where, secret[:6])
         for where, text in places

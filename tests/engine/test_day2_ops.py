@@ -60,6 +60,13 @@ def test_status_and_pair_read_the_real_outputs(
             deployed, "pair", TENANTS[1], "telegram", "--mux-url", mux.base_url, *stack_args
         )
         assert paired.returncode == 0, paired.stderr
+        assert paired.stderr == ""  # the real outputs list the mux's channels: no warning
+        # The stack's mux runs telegram only: a discord token is refused before any request.
+        refused = ops(
+            deployed, "pair", TENANTS[1], "discord", "--mux-url", mux.base_url, *stack_args
+        )
+        assert refused.returncode == 2
+        assert "does not run discord, only telegram" in refused.stderr
         (request,) = mux.requests
         assert request.headers["authorization"] == f"Bearer {admin_token}"
         assert (

@@ -73,6 +73,7 @@ def make_outputs(*, mux_base_url: str | None = None) -> dict[str, Any]:
             "baseUrl": mux_base_url or f"https://{mux_app}-18891.{BASE_DOMAIN}",
             "healthUrl": f"{mux_base_url or f'https://{mux_app}-18891.{BASE_DOMAIN}'}/health",
             "phalaDashboardUrl": "https://cloud.phala.com/dashboard/cvms/cvm-mux-uuid",
+            "channels": ["telegram", "discord", "whatsapp"],
         },
         "muxSecrets": {"registerKey": MUX_REGISTER_KEY, "adminToken": MUX_ADMIN_TOKEN},
     }

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from components.mux_protocol import MUX_INBOUND_TIMEOUT_MS
+from components.openclaw_config import MUX_ACCOUNT_ID, tenant_config
 from ops import ConfigError
 from ops.__main__ import main
 from ops.pairing import (
@@ -29,6 +31,7 @@ from tests.ops.mux_admin_fake import (
 )
 from tests.ops.outputs_document import (
     ALICE_OPENCLAW_ID,
+    DELETE,
     MUX_ADMIN_TOKEN,
     make_outputs,
     with_changes,
@@ -106,7 +109,7 @@ def test_telegram_pairing_sends_documented_body_and_prints_start_command(
     assert request.body == {
         "openclawId": ALICE_OPENCLAW_ID,
         "inboundUrl": ALICE_INBOUND_URL,
-        "inboundTimeoutMs": 15000,
+        "inboundTimeoutMs": MUX_INBOUND_TIMEOUT_MS,
         "channel": "telegram",
         "ttlSec": 900,
     }
@@ -114,6 +117,62 @@ def test_telegram_pairing_sends_documented_body_and_prints_start_command(
     assert token is not None
     assert f"send:    /start {token.group(1)}" in run.stdout
     assert re.search(r"expires: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in \d+m \d+s\)", run.stdout)
+
+
+def _registered_timeouts_ms() -> set[int]:
+    """The inbound timeouts a tenant's bootstrap config registers with, per channel."""
+    config = tenant_config("gateway-token", "https://mux.example.invalid", "register-key")
+    return {
+        channel["accounts"][MUX_ACCOUNT_ID]["mux"]["timeoutMs"]
+        for channel in config["channels"].values()
+    }
+
+
+@pytest.mark.parametrize("channel", ["telegram", "discord", "whatsapp"])
+def test_pairing_without_override_keeps_the_timeout_the_tenant_registers_with(
+    tmp_path: Path, fake_mux: FakeMuxAdmin, channel: str
+) -> None:
+    # The pairing endpoint upserts the tenant's row: any other value here would
+    # change how long mux waits for the tenant until its gateway registers again.
+    (registered,) = _registered_timeouts_ms()
+    run = run_pair(outputs_for(tmp_path, fake_mux.base_url), "alice", channel)
+
+    assert run.exit_code == 0, run.stderr
+    assert fake_mux.requests[0].body["inboundTimeoutMs"] == registered
+
+
+@pytest.mark.parametrize(
+    ("channel", "mux_channels"),
+    [("discord", ["telegram"]), ("whatsapp", ["telegram", "discord"])],
+)
+def test_channel_the_mux_does_not_run_is_refused_naming_the_ones_it_does(
+    tmp_path: Path, fake_mux: FakeMuxAdmin, channel: str, mux_channels: list[str]
+) -> None:
+    document = with_changes(
+        make_outputs(mux_base_url=fake_mux.base_url), (("mux", "channels"), mux_channels)
+    )
+    run = run_pair(write_outputs(tmp_path / "outputs.json", document), "alice", channel)
+
+    message = assert_one_line_error(run, 2)
+    assert f"does not run {channel}, only {', '.join(mux_channels)}" in message
+    # Refused before the admin API is asked: no token exists that nobody can redeem.
+    assert fake_mux.requests == []
+
+
+def test_outputs_without_mux_channels_still_pair_with_a_warning(
+    tmp_path: Path, fake_mux: FakeMuxAdmin
+) -> None:
+    document = with_changes(
+        make_outputs(mux_base_url=fake_mux.base_url), (("mux", "channels"), DELETE)
+    )
+    run = run_pair(write_outputs(tmp_path / "outputs.json", document), "alice", "discord")
+
+    assert run.exit_code == 0, run.stderr
+    assert len(fake_mux.requests) == 1
+    (warning,) = run.stderr.splitlines()
+    assert warning.startswith("warning: the stack outputs do not list the channels mux 'mux'")
+    assert "not checked that it serves discord" in warning
+    assert "Pairing token for tenant 'alice' on discord" in run.stdout
 
 
 def test_session_key_ttl_and_inbound_timeout_are_passed_through(
@@ -128,13 +187,13 @@ def test_session_key_ttl_and_inbound_timeout_are_passed_through(
         "--ttl-sec",
         "120",
         "--inbound-timeout-ms",
-        "30000",
+        "45000",
     )
 
     assert run.exit_code == 0, run.stderr
     assert fake_mux.requests[0].body["sessionKey"] == "agent:main:main"
     assert fake_mux.requests[0].body["ttlSec"] == 120
-    assert fake_mux.requests[0].body["inboundTimeoutMs"] == 30000
+    assert fake_mux.requests[0].body["inboundTimeoutMs"] == 45000
     # Only Telegram has a /start command; elsewhere the bare token is sent.
     assert "the token itself as a message" in run.stdout
 

@@ -254,6 +254,35 @@ def test_a_stack_without_a_mux_exports_neither_mux_output() -> None:
     assert outputs.mux_secrets is None
 
 
+def test_mux_channels_load_in_their_order() -> None:
+    outputs = parse_stack_outputs(
+        with_changes(make_outputs(), (("mux", "channels"), ["discord", "telegram"]))
+    )
+    assert outputs.mux is not None
+    assert outputs.mux.channels == ("discord", "telegram")
+
+
+def test_outputs_from_before_mux_channels_load_without_them() -> None:
+    outputs = parse_stack_outputs(with_changes(make_outputs(), (("mux", "channels"), DELETE)))
+    assert outputs.mux is not None
+    assert outputs.mux.channels is None
+
+
+@pytest.mark.parametrize(
+    ("channels", "expected"),
+    [
+        ("telegram", "must be a list of channel names, got a string"),
+        (["telegram", 7], "must be a list of channel names, got a list"),
+        (["telegram", "signal"], "lists unknown channel 'signal'"),
+        (["discord", "discord"], "lists a channel twice"),
+    ],
+)
+def test_malformed_mux_channels_are_rejected_by_name(channels: object, expected: str) -> None:
+    message = _error_for(with_changes(make_outputs(), (("mux", "channels"), channels)))
+    assert message.startswith("stack output 'mux.channels' ")
+    assert expected in message
+
+
 def test_the_programs_own_outputs_satisfy_the_contract() -> None:
     """What __main__.py exports (evaluated under mocks) is what ops reads."""
     from plan.evaluate import run_program
@@ -265,3 +294,13 @@ def test_the_programs_own_outputs_satisfy_the_contract() -> None:
         for name, tenant in outputs.tenants.items():
             assert outputs.secrets_for(name).gateway_token
             assert tenant.compose_hash
+        if "muxName" in config:
+            assert outputs.mux is not None
+            assert outputs.mux.channels == tuple(config["muxChannels"])
+
+
+def test_ops_knows_the_same_channel_names_the_program_configures() -> None:
+    from components.settings import MuxChannel
+    from ops.stack_outputs import KNOWN_CHANNELS
+
+    assert tuple(channel.value for channel in MuxChannel) == KNOWN_CHANNELS
