@@ -275,13 +275,22 @@ def main(
     err = stderr or sys.stderr
     try:
         arguments = build_parser().parse_args(argv)
-        return int(arguments.handler(arguments, out, err))
+        code = int(arguments.handler(arguments, out, err))
+        out.flush()  # a closed pipe shows here, inside the handling below, not at exit
+        return code
     except OpsError as error:
         print(f"error: {error}", file=err)
         return error.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=err)
         return 130
+    except BrokenPipeError:
+        # `ops status | head`: the reader left. Point stdout at /dev/null so the
+        # interpreter's final flush cannot fail a second time.
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("error: output closed before everything was written (broken pipe)", file=err)
+        return 1
     except Exception as error:
         if os.environ.get(DEBUG_ENV):
             raise

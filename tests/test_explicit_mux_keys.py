@@ -3,6 +3,8 @@
 The README's migration path keeps a running mux's own register key and admin token
 while adding muxMasterKey. Tenants receive the register key in their bootstrap config
 on first boot only, so if a derived key won, every running tenant would drop off the mux.
+The mux's JWT signing key is never sent (dstack cannot deliver a multi-line PEM intact),
+so neither the derived one nor an explicit `muxJwtPrivateKey` reaches the mux.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import json
 from typing import Any
 
+import pulumi
 import pytest
 
 from components import derivation
@@ -22,19 +25,15 @@ from tests.support.stack_configs import MUX_MASTER_KEY, prod_config
 EXPLICIT = {
     "muxRegisterKey": "todays-register-key-kept-from-the-old-setup-0001",
     "muxAdminToken": "todays-admin-token-kept-from-the-old-setup-0002",
-    # A valid key that is not the derived one: derived from another root.
-    "muxJwtPrivateKey": derivation.mux_jwt_private_key_pem("another-root-key-0123456789abcdef"),
 }
 MUX_ENV_NAME = {
     "muxRegisterKey": "MUX_REGISTER_KEY",
     "muxAdminToken": "MUX_ADMIN_TOKEN",
-    "muxJwtPrivateKey": "MUX_JWT_PRIVATE_KEY",
 }
 DERIVED = derivation.derive_mux_keys(MUX_MASTER_KEY)
 DERIVED_VALUE = {
     "muxRegisterKey": DERIVED.register_key,
     "muxAdminToken": DERIVED.admin_token,
-    "muxJwtPrivateKey": DERIVED.jwt_private_key_pem,
 }
 TENANTS_ON_THE_MUX = ("alice-agent", "bob-agent", "staging-agent")
 
@@ -98,3 +97,17 @@ def test_all_explicit_mux_secrets_together_leave_nothing_derived() -> None:
     everything += json.dumps(run.plain_exports)
     for derived in DERIVED_VALUE.values():
         assert derived not in everything
+
+
+def test_no_jwt_signing_key_reaches_the_mux_derived_or_explicit() -> None:
+    env = unwrap(mux_env(run_with_explicit(*EXPLICIT)))
+    assert protocol.env_value_var("MUX_JWT_PRIVATE_KEY") not in env
+    everything = json.dumps([unwrap(r.inputs) for r in run_with_explicit().registrations])
+    assert DERIVED.jwt_private_key_pem.splitlines()[1] not in everything
+
+
+def test_an_explicit_mux_jwt_key_is_refused_naming_the_key() -> None:
+    config, secret_keys = prod_config()
+    config["muxJwtPrivateKey"] = derivation.mux_jwt_private_key_pem("another-root-0123456789")
+    with pytest.raises(pulumi.RunError, match="muxJwtPrivateKey"):
+        run_program(config, [*secret_keys, "muxJwtPrivateKey"])

@@ -49,7 +49,7 @@ async def test_mux_secrets_are_secret_where_derived_from_a_plain_master_key() ->
     # MuxServer passes the revealed (plain str) mux master key: nothing upstream marks it.
     outputs = mux_key_outputs(MUX_MASTER_KEY)
     expected = derivation.derive_mux_keys(MUX_MASTER_KEY)
-    for name in ("register_key", "admin_token", "jwt_private_key_pem"):
+    for name in ("register_key", "admin_token"):
         output = getattr(outputs, name)
         assert await output.is_secret(), name
         assert await output.future() == getattr(expected, name), name

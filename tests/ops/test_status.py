@@ -65,6 +65,36 @@ def test_status_reports_every_cvm_ok_and_exits_zero(
     assert emulator.api_key not in result.stdout + result.stderr
 
 
+def test_status_into_a_closed_pipe_ends_with_one_line_and_no_traceback(
+    emulator: PhalaCloudEmulator, tmp_path: Path
+) -> None:
+    outputs = deployed_outputs(emulator, tmp_path)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PHALA_")}
+    environ |= {
+        "PHALA_CLOUD_API_PREFIX": emulator.api_prefix,
+        "PHALA_CLOUD_API_KEY": emulator.api_key,
+        "HOME": str(tmp_path),
+    }
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written, as `| head -0`
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "ops", "status", "--outputs", str(outputs)],
+            cwd=REPO,
+            env=environ,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert result.stderr == "error: output closed before everything was written (broken pipe)\n"
+    assert result.returncode == 1
+
+
 def test_a_cvm_deleted_behind_our_back_is_drift(
     emulator: PhalaCloudEmulator, tmp_path: Path
 ) -> None:
