@@ -83,3 +83,24 @@ def test_placeholders_are_distinct_per_path_and_ciphertext_and_long_enough() -> 
     assert placeholder("a", "v1:x") != placeholder("b", "v1:x")
     assert placeholder("a", "v1:x") != placeholder("a", "v1:y")
     assert len(placeholder("a")) >= 32
+
+
+def test_stand_ins_leave_a_tenant_secret_that_is_not_an_object_for_the_program_to_name() -> None:
+    # `config set --secret --path tenantSecrets.<t>` without `.masterKey`: one value.
+    stack = {**_stack_without_secrets(), "tenantSecrets": {"alice-agent": SECURE}}
+    offline = with_placeholders(stack, stand_in_missing=True)
+    assert "tenantSecrets.alice-agent.masterKey" not in offline.not_set
+    with pytest.raises(SettingsError) as raised:
+        _parse(offline.config, offline.secret_keys)
+    assert "tenantSecrets.alice-agent: must be an object with masterKey" in str(raised.value)
+
+
+def test_stand_ins_do_not_make_a_plaintext_secret_secret_so_the_program_refuses_it() -> None:
+    stack = {**_stack_without_secrets(), "redpillApiKey": "sk-plaintext-in-the-stack-file"}
+    offline = with_placeholders(stack, stand_in_missing=True)
+    assert "redpillApiKey" not in offline.not_set
+    assert "redpillApiKey" not in offline.secret_keys
+    with pytest.raises(SettingsError) as raised:
+        _parse(offline.config, offline.secret_keys)
+    assert "openclaw-phala:redpillApiKey:" in str(raised.value)
+    assert "sk-plaintext-in-the-stack-file" not in str(raised.value)
