@@ -45,6 +45,15 @@ def misplaced_keys(
     return found
 
 
+def outside_config_message(key: str, project: str, known: Iterable[str]) -> str:
+    """What to tell about a stack file's top-level key that is not Pulumi's: Pulumi
+    drops it without a word, so a setting written there silently does nothing."""
+    name = key.rpartition(":")[2]
+    close = difflib.get_close_matches(name, sorted(set(known)), n=1)
+    hint = f"; did you mean 'config: {project}:{close[0]}'?" if close else ""
+    return f"top-level key '{key}' is outside config:, so Pulumi ignores it{hint}"
+
+
 def cvm_id_identity(cvm_id: str) -> str:
     """One spelling per CVM id: case, dashes and the app_ prefix do not make another CVM."""
     return cvm_id.lower().replace("-", "").removeprefix("app_")

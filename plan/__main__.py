@@ -26,7 +26,7 @@ from typing import Any
 
 import pulumi
 
-from components.config_checks import misplaced_keys
+from components.config_checks import misplaced_keys, outside_config_message
 from components.settings import (
     OBJECT_KEYS,
     PROJECT,
@@ -79,6 +79,8 @@ def _refuse_misplaced_keys(stack: str) -> None:
     the file, so a bare key is the project's own, not misplaced."""
     read = read_stack_file(REPO_ROOT / f"Pulumi.{stack}.yaml", PROJECT, REPO_ROOT / "Pulumi.yaml")
     known = [key.name for key in SCALAR_KEYS] + list(OBJECT_KEYS)
+    for key in read.ignored_top_level:
+        print(f"plan: warning: {outside_config_message(key, PROJECT, known)}", file=sys.stderr)
     misplaced = misplaced_keys(list(read.values), PROJECT, known)
     if misplaced:
         problems = [ConfigProblem(key, message, in_project=False) for key, message in misplaced]

@@ -40,6 +40,10 @@ from plan.go_values import (
 from plan.go_yaml import GoYamlError, unmarshal
 
 KEY_FORM = "(configuration keys should be of the form `<namespace>:<name>`)"
+# The fields of Pulumi's ProjectStack (sdk/go/common/workspace/project.go).
+STACK_FILE_FIELDS = frozenset(
+    {"secretsprovider", "encryptedkey", "encryptionsalt", "config", "environment"}
+)
 
 
 class StackFileError(Exception):
@@ -60,6 +64,9 @@ class EngineConfig:
 
     values: Mapping[str, Any]
     secret_keys: frozenset[str]
+    # Top-level keys other than Pulumi's own: Pulumi reads the file without complaint
+    # and drops them, so the program never sees them.
+    ignored_top_level: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -266,7 +273,8 @@ def engine_config(
                 f"'{_type_name(declared[name])}'"
             )
     secret_keys = frozenset(key for key, value in values.items() if _has_encrypted(value))
-    return EngineConfig(values=values, secret_keys=secret_keys)
+    ignored = tuple(sorted(key for key in document if key not in STACK_FILE_FIELDS))
+    return EngineConfig(values=values, secret_keys=secret_keys, ignored_top_level=ignored)
 
 
 def read_stack_file(path: Path, project: str, project_file: Path) -> EngineConfig:

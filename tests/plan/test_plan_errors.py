@@ -176,3 +176,22 @@ def test_a_value_that_does_not_fit_its_tag_is_not_echoed(
     err = capsys.readouterr().err
     assert "openclaw-phala:redpillApiKey: line 2: cannot decode !!str as a !!int" in err
     assert canary not in err
+
+
+def test_a_setting_outside_config_is_warned_with_a_did_you_mean_and_not_applied(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Pulumi drops top-level keys it does not know without a word; the plan says so.
+    (project / f"Pulumi.{STACK}.yaml").write_text(
+        _VALID + "muxName: shared-mux\nopenclaw-phala:phalaRegoin: us-west\nnotes: x\n"
+    )
+    assert plan_cli.main(["show", "--stack", STACK, "--stand-in-missing-secrets"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "plan: warning: top-level key 'muxName' is outside config:, so Pulumi ignores it; "
+        "did you mean 'config: openclaw-phala:muxName'?",
+        "plan: warning: top-level key 'notes' is outside config:, so Pulumi ignores it",
+        "plan: warning: top-level key 'openclaw-phala:phalaRegoin' is outside config:, so "
+        "Pulumi ignores it; did you mean 'config: openclaw-phala:phalaRegion'?",
+    ]
+    assert "shared-mux" not in captured.out  # the program never sees it, so no mux
