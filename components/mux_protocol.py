@@ -14,5 +14,5 @@ from typing import Final
 # registers again (up to a day later).
 MUX_INBOUND_TIMEOUT_MS: Final = 30000
 
-# The chat channels mux-server can front (settings.MuxChannel has the same values).
+# The chat channels mux-server can front (config_keys.MuxChannel has the same values).
 MUX_CHANNEL_NAMES: Final = ("telegram", "discord", "whatsapp")

@@ -8,13 +8,14 @@ import pulumi
 
 from components import r2, urls
 from components.compose import openclaw_compose
+from components.config_keys import TENANT_SECRETS_KEY, StorageMode
 from components.cvm_env import S3Credentials, tenant_env
 from components.derived_outputs import tenant_key_outputs
 from components.key_change import GuardedKey, checked_key, key_fingerprint
 from components.mux_server import MuxEndpoint
 from components.openclaw_config import encode_config, tenant_config
 from components.phala_cvm import HealthCheck, LocalState, PhalaCvm, PhalaCvmArgs
-from components.settings import TENANT_SECRETS_KEY, PhalaSettings, StorageMode, TenantSettings
+from components.settings import PhalaSettings, TenantSettings
 from components.tenant_storage import TenantStorage, TenantStorageArgs
 from driver import protocol
 

@@ -16,194 +16,26 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Final
+from typing import Any
 
 from components import config_checks
-from components.secret_value import SecretValue
-
-PROJECT: Final = "openclaw-phala"
-
-
-class StorageMode(StrEnum):
-    S3 = "s3"  # state encrypted by rclone crypt into the tenant's R2 bucket
-    LOCAL = "local"  # state on a Docker volume inside the CVM: testing only
-
-
-class MuxChannel(StrEnum):
-    TELEGRAM = "telegram"
-    DISCORD = "discord"
-    WHATSAPP = "whatsapp"
-
-
-R2_JURISDICTIONS: Final = ("default", "eu", "fedramp")
-DEFAULT_S3_PREFIX: Final = "openclaw-data"
-MIN_MASTER_KEY_LENGTH: Final = 32
-MAX_ROLLOUT_WAVE: Final = 100
-
-
-@dataclass(frozen=True)
-class ScalarKey:
-    """A top-level config key that Pulumi.yaml declares with a type and default."""
-
-    name: str
-    type: str  # "string" | "boolean" | "integer" | "array"
-    default: Any
-    description: str
-    secret: bool = False  # must be stored encrypted (`pulumi config set --secret`)
-
-
-# The single list of top-level scalar keys. tests/test_project_file.py checks that
-# Pulumi.yaml declares exactly these, with the same types and defaults.
-SCALAR_KEYS: Final[tuple[ScalarKey, ...]] = (
-    ScalarKey(
-        "cloudflareAccountId",
-        "string",
-        "",
-        "Cloudflare account id (32 hex) owning the R2 buckets. Required when a tenant uses s3.",
-    ),
-    ScalarKey(
-        "openclawImage",
-        "string",
-        "",
-        "OpenClaw CVM image, pinned as <repo>@sha256:<64 hex>. Required when there are tenants.",
-    ),
-    ScalarKey(
-        "muxImage",
-        "string",
-        "",
-        "mux-server image, pinned as <repo>@sha256:<64 hex>. Required when muxName is set.",
-    ),
-    ScalarKey("phalaInstanceType", "string", "tdx.medium", "Default Phala instance type."),
-    ScalarKey("phalaDevOs", "boolean", True, "Use the dev OS image (needed for SSH access)."),
-    ScalarKey(
-        "phalaSshPublicKey",
-        "string",
-        "",
-        "SSH public key (one line) installed in dev-OS CVMs. Required when phalaDevOs is true.",
-    ),
-    ScalarKey(
-        "phalaWaitTimeoutSeconds",
-        "integer",
-        600,
-        "How long a deploy waits for a CVM to reach running.",
-    ),
-    ScalarKey(
-        "phalaVerifyHealth",
-        "boolean",
-        True,
-        "After running, wait until the mux /health and each gateway URL answer.",
-    ),
-    ScalarKey("phalaRegion", "string", "", "Phala region slug; empty lets Phala choose."),
-    ScalarKey("phalaDiskSizeGb", "integer", 40, "Disk size of each CVM in GB."),
-    ScalarKey("phalaOsImage", "string", "", "Phala OS image name; empty uses Phala's default."),
-    ScalarKey("phalaKms", "string", "phala", "KMS for CVM keys. Only 'phala' is supported."),
-    ScalarKey(
-        "redpillApiKey",
-        "string",
-        "",
-        "Secret. Redpill API key shared by tenants without their own override.",
-        secret=True,
-    ),
-    ScalarKey("muxName", "string", "", "CVM name of the shared mux-server. Empty: no mux."),
-    ScalarKey("muxInstanceType", "string", "", "Instance type of the mux; empty uses the default."),
-    ScalarKey(
-        "muxChannels",
-        "array",
-        [],
-        "Chat channels the mux serves: telegram, discord, whatsapp. At least one with a mux.",
-    ),
-    ScalarKey(
-        "muxCvmId", "string", "", "Existing mux CVM id (UUID or app_<hex>) to adopt, not recreate."
-    ),
-    ScalarKey(
-        "muxTelegramBotUsername", "string", "", "Telegram bot username, for pairing deep links."
-    ),
-    ScalarKey(
-        "muxAllowDataLoss",
-        "boolean",
-        False,
-        "Allow replacing or deleting the mux CVM, which destroys its pairing DB and WhatsApp auth.",
-    ),
-    ScalarKey(
-        "muxAllowKeyChange",
-        "boolean",
-        False,
-        "Allow a new register key for a running mux; every tenant must then be redeployed.",
-    ),
-    ScalarKey(
-        "muxStack",
-        "string",
-        "",
-        "Take the mux from another stack (org/project/stack) instead of deploying one here.",
-    ),
-    ScalarKey(
-        "muxMasterKey",
-        "string",
-        "",
-        "Secret. Root key the mux register key, admin token and JWT key are derived from.",
-        secret=True,
-    ),
-    ScalarKey(
-        "muxRegisterKey",
-        "string",
-        "",
-        "Secret. Explicit MUX_REGISTER_KEY (overrides the derived one; keep today's key).",
-        secret=True,
-    ),
-    ScalarKey(
-        "muxAdminToken",
-        "string",
-        "",
-        "Secret. Explicit MUX_ADMIN_TOKEN (overrides the derived one).",
-        secret=True,
-    ),
-    ScalarKey(
-        "muxJwtPrivateKey",
-        "string",
-        "",
-        "Secret. Refused: dstack would deliver the PEM with its line breaks as literal \\n "
-        "and the mux would not start; the mux makes its own JWT key at each boot.",
-        secret=True,
-    ),
-    ScalarKey(
-        "muxTelegramBotToken",
-        "string",
-        "",
-        "Secret. Telegram bot token; required when muxChannels has telegram.",
-        secret=True,
-    ),
-    ScalarKey(
-        "muxDiscordBotToken",
-        "string",
-        "",
-        "Secret. Discord bot token; required when muxChannels has discord.",
-        secret=True,
-    ),
+from components.config_keys import (
+    DEFAULT_S3_PREFIX,
+    MAX_ROLLOUT_WAVE,
+    MIN_MASTER_KEY_LENGTH,
+    OBJECT_KEYS,
+    PROJECT,
+    R2_JURISDICTIONS,
+    SCALAR_KEYS,
+    TENANT_FIELDS,
+    TENANT_SECRET_FIELDS,
+    TENANT_SECRETS_KEY,
+    TENANTS_KEY,
+    MuxChannel,
+    ScalarKey,
+    StorageMode,
 )
-
-# Keys holding objects, which Pulumi.yaml cannot type (its schema knows only
-# string, boolean, integer and array). They are validated field by field here.
-TENANTS_KEY: Final = "tenants"
-TENANT_SECRETS_KEY: Final = "tenantSecrets"
-OBJECT_KEYS: Final = (TENANTS_KEY, TENANT_SECRETS_KEY)
-
-TENANT_FIELDS: Final[Mapping[str, str]] = {
-    "name": "CVM name: 5-63 characters, a letter first, letters, digits and single hyphens.",
-    "storage": "'s3' (encrypted in R2, default) or 'local' (Docker volume, testing only).",
-    "instanceType": "Phala instance type; defaults to phalaInstanceType.",
-    "bucket": "R2 bucket name (s3 only); defaults to openclaw-<name>.",
-    "jurisdiction": "R2 jurisdiction (s3 only): default, eu or fedramp.",
-    "s3Prefix": "Key prefix inside the bucket (s3 only); defaults to openclaw-data.",
-    "cvmId": "Existing CVM id (UUID or app_<hex>) to adopt instead of creating a new CVM.",
-    "allowDataLoss": "Local storage only: allow replacing or deleting the CVM and its data.",
-    "allowKeyChange": "Allow a new MASTER_KEY for this running tenant (its old state is lost).",
-    "rolloutWave": "Rollout wave, 0 first: a wave deploys once the one before is up and healthy.",
-}
-TENANT_SECRET_FIELDS: Final[Mapping[str, str]] = {
-    "masterKey": "The tenant's MASTER_KEY (at least 32 characters). Keep today's key.",
-    "redpillApiKey": "Per-tenant Redpill API key, overriding redpillApiKey.",
-}
+from components.secret_value import SecretValue
 
 _CVM_NAME = re.compile(r"^[a-zA-Z](?!.*--)([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 _R2_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.settings import PROJECT, Settings, SettingsError, parse_settings, read_raw_config
+from components.config_keys import PROJECT
+from components.settings import Settings, SettingsError, parse_settings, read_raw_config
 
 
 def load_settings() -> Settings:

@@ -27,13 +27,8 @@ from typing import Any
 import pulumi
 
 from components.config_checks import misplaced_keys, outside_config_message
-from components.settings import (
-    OBJECT_KEYS,
-    PROJECT,
-    SCALAR_KEYS,
-    ConfigProblem,
-    SettingsError,
-)
+from components.config_keys import OBJECT_KEYS, PROJECT, SCALAR_KEYS
+from components.settings import ConfigProblem, SettingsError
 from plan.describe import FINGERPRINT_KEY_ENV, describe, render_plan
 from plan.diff import diff_plans, render_diff, resource_changes
 from plan.evaluate import REPO_ROOT, run_program

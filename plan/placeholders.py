@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.settings import TENANT_SECRETS_KEY, ConfigProblem, SettingsError
+from components.config_keys import TENANT_SECRETS_KEY
+from components.settings import ConfigProblem, SettingsError
 from plan.evaluate import read_stack_config
 from plan.stack_file import Encrypted
 

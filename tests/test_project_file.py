@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from components.settings import OBJECT_KEYS, SCALAR_KEYS, TENANT_SECRETS_KEY
+from components.config_keys import OBJECT_KEYS, SCALAR_KEYS, TENANT_SECRETS_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 

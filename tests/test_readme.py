@@ -14,13 +14,8 @@ from typing import Any
 
 import pytest
 
-from components.settings import (
-    SCALAR_KEYS,
-    TENANT_FIELDS,
-    TENANT_SECRET_FIELDS,
-    RawConfig,
-    parse_settings,
-)
+from components.config_keys import SCALAR_KEYS, TENANT_FIELDS, TENANT_SECRET_FIELDS
+from components.settings import RawConfig, parse_settings
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

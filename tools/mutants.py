@@ -374,8 +374,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "determinism: placeholders from Python's salted hash",
         "plan/placeholders.py",
-        'return f"placeholder-{hashlib.sha256(path.encode()).hexdigest()[:40]}"',
-        'return f"placeholder-{hash(path) & (2**160 - 1):040x}"',
+        'digest = hashlib.sha256(f"{path}\\n{ciphertext}".encode()).hexdigest()',
+        'digest = f"{hash((path, ciphertext)) & (2**160 - 1):040x}"',
         "an offline plan is the same on every machine",
         ("tests/plan/test_placeholders.py", DETERMINISM),
     ),

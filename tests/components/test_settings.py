@@ -9,11 +9,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from components.config_keys import SCALAR_KEYS, StorageMode
 from components.settings import (
-    SCALAR_KEYS,
     RawConfig,
     SettingsError,
-    StorageMode,
     check_cvm_name,
     check_r2_bucket_name,
     parse_settings,

@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from components.settings import PROJECT, RawConfig, SettingsError, parse_settings, read_raw_config
+from components.config_keys import PROJECT
+from components.settings import RawConfig, SettingsError, parse_settings, read_raw_config
 from plan.evaluate import _engine_value as plan_engine_value
 from plan.placeholders import offline_config_of
 from plan.stack_file import (
