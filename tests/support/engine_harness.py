@@ -246,6 +246,9 @@ class PulumiWorkspace:
         for process in list(self._running):
             kill_group(process)
         self._running.clear()
+        # Anything still carrying this workspace's PULUMI_HOME is an orphan of a run that
+        # was killed or ended early (a plugin outliving its engine): stop it too.
+        kill_processes_with_env(f"PULUMI_HOME={self.pulumi_home}")
 
     # ----- stacks and config --------------------------------------------------------
 
@@ -294,8 +297,65 @@ def _leaves(prefix: str, value: Any) -> list[tuple[str, str]]:
 
 
 def kill_group(process: subprocess.Popen[str]) -> None:
-    """Stop a `pulumi` and everything it started (plugins, the program, the driver)."""
+    """Stop a `pulumi` and everything it started (plugins, the program, the driver).
+
+    Pulumi starts each plugin in a process group of its own (cmdutil.RegisterProcessGroup),
+    so killing pulumi's group alone would orphan the plugins and what they run: the tree
+    is read first, then every group in it is killed.
+    """
     if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        groups = {process.pid}
+        for pid in _descendants(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                groups.add(os.getpgid(pid))
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
     process.wait(timeout=30)
+
+
+def _process_table() -> dict[int, int]:
+    """pid -> parent pid, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the fields follow the last ")".
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, parent in _process_table().items():
+        children.setdefault(parent, []).append(pid)
+    found: list[int] = []
+    pending = [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def kill_processes_with_env(marker: str) -> list[int]:
+    """Kill every process whose environment holds `marker` (a `NAME=value` line): what a
+    workspace's runs left behind, orphans included. Returns the pids killed."""
+    needle = marker.encode() + b"\0"
+    killed: list[int] = []
+    for pid in _process_table():
+        if pid == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes() + b"\0"
+        except OSError:
+            continue
+        if needle in environ:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+    return killed
