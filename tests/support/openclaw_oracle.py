@@ -179,7 +179,10 @@ class OracleState:
         return self.state_dir / "openclaw.json"
 
     def write_config(self, config: Mapping[str, Any]) -> None:
-        self.config_path.write_text(json.dumps(config, indent=2))
+        # OpenClaw logs to /tmp/openclaw/ unless its config names a file, and its log
+        # quotes the config (tokens included): keep it in this test's private folder.
+        logging = {"file": str(self.root / "openclaw.log"), **config.get("logging", {})}
+        self.config_path.write_text(json.dumps({**config, "logging": logging}, indent=2))
         self.config_path.chmod(0o600)
 
     def env(self) -> dict[str, str]:
