@@ -50,15 +50,17 @@ class CliSighting:
 
 
 def probing_cli(sandbox: Sandbox) -> tuple[dict[str, str | None], Path]:
-    """A wrapper that records HOME, the `-e` file's mode and its directory's mode (GNU
-    stat), then execs the real CLI; returns the driver overrides and the log path."""
+    """A wrapper that records HOME, the env file's mode (`--env=F`, `--env F` or `-e F`)
+    and its directory's mode (GNU stat), then execs the real CLI; returns the driver
+    overrides and the log path."""
     log = sandbox.scratch / "cli-probe.log"
     wrapper = sandbox.scratch / "phala-probe-wrapper"
     wrapper.write_text(
         "#!/bin/sh\n"
         'env_file=""; previous=""\n'
         'for argument in "$@"; do\n'
-        '  [ "$previous" = "-e" ] && env_file="$argument"\n'
+        '  case "$previous" in -e|--env) env_file="$argument" ;; esac\n'
+        '  case "$argument" in --env=*) env_file="${argument#--env=}" ;; esac\n'
         '  previous="$argument"\n'
         "done\n"
         'if [ -n "$env_file" ]; then\n'
