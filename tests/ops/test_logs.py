@@ -6,18 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.ops.ops_process import run_ops, start_ops
 from tests.ops.outputs_document import make_outputs, write_outputs
 from tests.support.emulator_seed import seed_cvm
 from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.ssh_gateway import stop_group
 
-REPO = Path(__file__).resolve().parents[2]
 OPENCLAW_COMPOSE = (
     "services:\n  openclaw:\n    image: nginx@sha256:" + "a" * 64 + "\n"
     "    container_name: openclaw\n"
@@ -56,16 +55,7 @@ def ops_env(emulator: PhalaCloudEmulator, tmp_path: Path) -> dict[str, str]:
 
 
 def run_logs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops", "logs", *args],
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_ops("logs", *args, env=env)
 
 
 def test_logs_prints_the_tail_of_the_tenants_openclaw_container_by_cvm_id(
@@ -118,15 +108,8 @@ def test_logs_follow_streams_new_lines_until_interrupted(
 ) -> None:
     outputs, alice_id, _ = deployed
     emulator.append_container_log(alice_id, "openclaw", "before follow\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ops", "logs", "alice", "--follow", "--outputs", str(outputs)],
-        cwd=REPO,
-        env=ops_env(emulator, tmp_path),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    process = start_ops(
+        "logs", "alice", "--follow", "--outputs", str(outputs), env=ops_env(emulator, tmp_path)
     )
     try:
         assert process.stdout is not None

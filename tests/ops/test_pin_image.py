@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ops.pin_image import DOCKER_HUB_API_HOST, parse_reference
+from tests.ops.ops_process import REPO, run_ops
 from tests.support.oci_registry import (
     AnonymousTokenServer,
     OciLayout,
@@ -26,8 +26,6 @@ from tests.support.oci_registry import (
     write_policy,
 )
 from tests.support.ssh_gateway import free_port
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -88,16 +86,7 @@ def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]
 
 
 def run_pin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops", "pin-image", *args],
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_ops("pin-image", *args, env=env)
 
 
 def skopeo_digests(registries: Registries, reference: str) -> tuple[str, str]:

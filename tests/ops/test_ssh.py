@@ -20,10 +20,9 @@ import pytest
 from ops.ssh import SshSettings, proxy_command, ssh_command
 from ops.stack_outputs import parse_stack_outputs
 from ops.targets import resolve_target
+from tests.ops.ops_process import REPO, run_ops, start_ops
 from tests.ops.outputs_document import make_outputs, write_outputs
 from tests.support.ssh_gateway import SshGateway, make_ssh_key, running_ssh_gateway, stop_group
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -53,22 +52,6 @@ def ops_env(gateway: SshGateway, tmp_path: Path, **overrides: str) -> dict[str, 
         "OPENCLAW_OPS_SSH_CONFIG": "/dev/null",
     }
     return environ | overrides
-
-
-def run_ops(
-    *args: str, env: dict[str, str], stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops", *args],
-        cwd=REPO,
-        env=env,
-        input=stdin,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 def exec_args(outputs: Path, gateway: SshGateway, *command: str) -> list[str]:
@@ -323,15 +306,8 @@ def test_mux_target_uses_the_mux_app_id_on_the_ssh_port() -> None:
 def test_interrupting_an_exec_stops_it_without_a_traceback(
     gateway: SshGateway, outputs: Path, tmp_path: Path
 ) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ops", *exec_args(outputs, gateway, "echo started; sleep 60")],
-        cwd=REPO,
-        env=ops_env(gateway, tmp_path),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    process = start_ops(
+        *exec_args(outputs, gateway, "echo started; sleep 60"), env=ops_env(gateway, tmp_path)
     )
     try:
         assert process.stdout is not None

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from ops.status import EXIT_DRIFT, EXIT_UNKNOWN, compare
+from tests.ops.ops_process import REPO, run_ops
 from tests.ops.outputs_document import make_outputs, write_outputs
 from tests.support.emulator_seed import seed_cvm
 from tests.support.phala_emulator import PhalaCloudEmulator
 
-REPO = Path(__file__).resolve().parents[2]
 COMPOSE = "services:\n  openclaw:\n    image: nginx@sha256:" + "a" * 64 + "\n"
 MUX_COMPOSE = "services:\n  mux-server:\n    image: nginx@sha256:" + "b" * 64 + "\n"
 
@@ -38,22 +38,22 @@ def deployed_outputs(emulator: PhalaCloudEmulator, tmp_path: Path) -> Path:
     return write_outputs(tmp_path / "outputs.json", document)
 
 
-def run_status(emulator: PhalaCloudEmulator, outputs: Path, *extra: str, **env: str):
+def status_env(emulator: PhalaCloudEmulator, home: Path, **env: str) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PHALA_")}
-    environ |= {
-        "PHALA_CLOUD_API_PREFIX": emulator.api_prefix,
-        "PHALA_CLOUD_API_KEY": emulator.api_key,
-        "HOME": str(outputs.parent),
-    } | env
-    return subprocess.run(
-        [sys.executable, "-m", "ops", "status", "--outputs", str(outputs), *extra],
-        cwd=REPO,
-        env=environ,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    return (
+        environ
+        | {
+            "PHALA_CLOUD_API_PREFIX": emulator.api_prefix,
+            "PHALA_CLOUD_API_KEY": emulator.api_key,
+            "HOME": str(home),
+        }
+        | env
     )
+
+
+def run_status(emulator: PhalaCloudEmulator, outputs: Path, *extra: str, **env: str):
+    environ = status_env(emulator, outputs.parent, **env)
+    return run_ops("status", "--outputs", str(outputs), *extra, env=environ)
 
 
 def test_status_reports_every_cvm_ok_and_exits_zero(
@@ -69,19 +69,13 @@ def test_status_into_a_closed_pipe_ends_with_one_line_and_no_traceback(
     emulator: PhalaCloudEmulator, tmp_path: Path
 ) -> None:
     outputs = deployed_outputs(emulator, tmp_path)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PHALA_")}
-    environ |= {
-        "PHALA_CLOUD_API_PREFIX": emulator.api_prefix,
-        "PHALA_CLOUD_API_KEY": emulator.api_key,
-        "HOME": str(tmp_path),
-    }
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before anything is written, as `| head -0`
     try:
         result = subprocess.run(
             [sys.executable, "-m", "ops", "status", "--outputs", str(outputs)],
             cwd=REPO,
-            env=environ,
+            env=status_env(emulator, tmp_path),
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,
