@@ -41,8 +41,8 @@ import subprocess
 import sys
 import tarfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -262,6 +262,34 @@ def _failure(connection: Connection, action: str, returncode: int, stderr_data: 
     return f"cp {action} {connection.target.label}: {where}: {_last_line(stderr_data)}"
 
 
+@contextmanager
+def _tar_stream(
+    connection: Connection, action: str, remote: str, *, sending: bool
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `remote` over ssh with the tar stream on its stdin (sending) or its stdout.
+    On leaving, the ssh is waited for (killed if the block ended early) and a non-zero
+    exit becomes an OperationError naming the action and ssh's last stderr line."""
+    process = subprocess.Popen(
+        connection.command(tty=False, remote=[remote]),
+        stdin=subprocess.PIPE if sending else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if sending else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    errors: list[bytes] = []
+    reader = _collect(process.stderr, errors)
+    try:
+        yield process
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=10)
+    if process.returncode != 0:
+        raise OperationError(_failure(connection, action, process.returncode, b"".join(errors)))
+
+
 def copy_pull(connection: Connection, remote_path: str, local_dir: Path, stderr: TextIO) -> int:
     parent, name = remote_parent_and_name(remote_path)
     if local_dir.exists() and not local_dir.is_dir():
@@ -271,17 +299,9 @@ def copy_pull(connection: Connection, remote_path: str, local_dir: Path, stderr:
     except OSError as error:
         raise ConfigError(f"cp pull: cannot create {str(local_dir)!r}: {error.strerror}") from None
     remote = f"tar -C {shlex.quote(parent)} -cf - -- {shlex.quote(name)}"
-    process = subprocess.Popen(
-        connection.command(tty=False, remote=[remote]),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    errors: list[bytes] = []
-    reader = _collect(process.stderr, errors)
     members = 0
-    try:
+    with _tar_stream(connection, "pull", remote, sending=False) as process:
+        assert process.stdout is not None
         try:
             with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
                 for member in archive:
@@ -296,18 +316,11 @@ def copy_pull(connection: Connection, remote_path: str, local_dir: Path, stderr:
                 f"{error.strerror or error}"
             ) from None
         except tarfile.TarError as error:
+            # A failed ssh also leaves a broken stream; only a clean exit blames the tar.
             if process.wait() == 0:
                 raise OperationError(
                     f"cp pull {connection.target.label}: the tar stream is unreadable: {error}"
                 ) from None
-        process.wait()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        reader.join(timeout=10)
-    if process.returncode != 0:
-        raise OperationError(_failure(connection, "pull", process.returncode, b"".join(errors)))
     print(
         f"ops: copied {remote_path} from {connection.target.label} into {local_dir} "
         f"({members} entries)",
@@ -325,16 +338,8 @@ def copy_push(connection: Connection, local_path: Path, remote_dir: str, stderr:
     quoted_dir = shlex.quote(remote_dir)
     # --no-same-owner: files belong to the remote user, not to our local uid.
     remote = f"mkdir -p -- {quoted_dir} && tar -C {quoted_dir} --no-same-owner -xf -"
-    process = subprocess.Popen(
-        connection.command(tty=False, remote=[remote]),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdin is not None and process.stderr is not None
-    errors: list[bytes] = []
-    reader = _collect(process.stderr, errors)
-    try:
+    with _tar_stream(connection, "push", remote, sending=True) as process:
+        assert process.stdin is not None
         try:
             with tarfile.open(fileobj=process.stdin, mode="w|") as archive:
                 archive.add(local_path, arcname=name)
@@ -343,14 +348,6 @@ def copy_push(connection: Connection, local_path: Path, remote_dir: str, stderr:
         finally:
             with suppress(BrokenPipeError):
                 process.stdin.close()
-        process.wait()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        reader.join(timeout=10)
-    if process.returncode != 0:
-        raise OperationError(_failure(connection, "push", process.returncode, b"".join(errors)))
     print(
         f"ops: copied {local_path} into {remote_dir} on {connection.target.label}",
         file=stderr,
