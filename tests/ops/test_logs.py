@@ -15,7 +15,7 @@ from tests.ops.ops_process import run_ops, start_ops
 from tests.ops.outputs_document import make_outputs, write_outputs
 from tests.support.emulator_seed import seed_cvm
 from tests.support.phala_emulator import PhalaCloudEmulator
-from tests.support.ssh_gateway import stop_group
+from tests.support.process_groups import stop_group
 
 OPENCLAW_COMPOSE = (
     "services:\n  openclaw:\n    image: nginx@sha256:" + "a" * 64 + "\n"

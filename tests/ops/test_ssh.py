@@ -22,7 +22,8 @@ from ops.stack_outputs import parse_stack_outputs
 from ops.targets import resolve_target
 from tests.ops.ops_process import REPO, run_ops, start_ops
 from tests.ops.outputs_document import make_outputs, write_outputs
-from tests.support.ssh_gateway import SshGateway, make_ssh_key, running_ssh_gateway, stop_group
+from tests.support.process_groups import stop_group
+from tests.support.ssh_gateway import SshGateway, make_ssh_key, running_ssh_gateway
 
 
 @pytest.fixture(scope="module")

@@ -39,11 +39,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from tests.support.process_groups import stop_group
 from tests.support.ssh_gateway import (
     LOOPBACK,
     free_port,
     start_in_own_group,
-    stop_group,
     wait_listening,
 )
 

@@ -30,7 +30,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -38,6 +37,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.support.process_groups import stop_group
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK_GUARD = Path(__file__).with_name("openclaw_network_guard.cjs")
@@ -105,28 +106,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def stop_group(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM the process's group, SIGKILL it if it lingers; by id, never by name."""
-    if process.poll() is None or _group_alive(process.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        if _group_alive(process.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)

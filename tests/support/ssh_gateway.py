@@ -16,21 +16,20 @@ their own process groups and are stopped by process-group id.
 from __future__ import annotations
 
 import datetime
-import os
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.process_groups import stop_group
 
 LOOPBACK = "127.0.0.1"
 TLS_HOST_NAME = "localhost"  # the certificate's name; resolves to loopback everywhere
@@ -138,19 +137,6 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> No
                 return
         time.sleep(0.05)
     raise RuntimeError(f"{process.args[0]} did not listen on {port}: {log.read_text()[-2000:]}")
-
-
-def stop_group(process: subprocess.Popen[Any]) -> None:
-    """Stop a process started with start_new_session=True, by its group id."""
-    if process.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def start_in_own_group(command: list[str], log: Path) -> subprocess.Popen[bytes]:
