@@ -31,7 +31,7 @@ from components.phala_cvm import PhalaCvmArgs, driver_environment
 from components.settings import PhalaSettings
 from driver import protocol
 from driver.phala_cvm import POLL_SECONDS_VAR, render_env_file
-from tests.support.phala_emulator import PHALA_BIN, PhalaCloudEmulator
+from emulators.phala import PHALA_BIN, PhalaCloudEmulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # pulumi_command runs `python3` outside the venv; time the driver the same way.

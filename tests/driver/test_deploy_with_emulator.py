@@ -36,14 +36,14 @@ from components.phala_cvm import HealthCheck, PhalaCvmArgs, driver_environment
 from components.settings import PhalaSettings
 from driver import protocol
 from driver.phala_cvm import HEALTH_URL_OVERRIDE_VAR, POLL_SECONDS_VAR, REDACTED
-from tests.support.emulator_seed import seed_cvm
-from tests.support.phala_emulator import (
+from emulators.phala import (
     DEFAULT_DEV_IMAGE,
     PHALA_BIN,
     STATUS_RUNNING,
     EmulatedCvm,
     PhalaCloudEmulator,
 )
+from tests.support.emulator_seed import seed_cvm
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # pulumi_command runs `python3` from the engine's PATH, not this venv: use the interpreter

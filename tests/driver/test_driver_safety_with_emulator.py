@@ -20,6 +20,7 @@ from pathlib import Path
 from components.compose import openclaw_compose
 from driver import protocol
 from driver.phala_cvm import REDACTED
+from emulators.phala import PHALA_BIN
 
 # The emulator and sandbox fixtures come through tests/driver/conftest.py.
 from tests.driver.test_deploy_with_emulator import (
@@ -30,7 +31,6 @@ from tests.driver.test_deploy_with_emulator import (
     secret_env,
 )
 from tests.support.emulator_seed import seed_cvm
-from tests.support.phala_emulator import PHALA_BIN
 
 DISTINCT_SECRET = "mk-echoed-by-the-api-5c0ffee5c0ffee5c0ffee"
 

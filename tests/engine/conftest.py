@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
-from tests.support.phala_emulator import PhalaCloudEmulator
 
 
 @pytest.fixture

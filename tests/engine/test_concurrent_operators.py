@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import local_stack_config
-from tests.support.phala_emulator import PhalaCloudEmulator
 
 WAIT_SECONDS = 60
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from emulators.phala import PhalaCloudEmulator
 from plan import evaluate
 from plan.__main__ import main as plan_main
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import STACK, local_stack_config
-from tests.support.phala_emulator import PhalaCloudEmulator
 
 TENANT = "local-agent-0"
 

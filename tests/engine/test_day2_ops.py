@@ -12,10 +12,10 @@ import pytest
 
 from components.compose import openclaw_compose
 from components.derivation import derive_mux_keys, derive_tenant_keys
+from emulators.phala import PhalaCloudEmulator
 from tests.ops.mux_admin_fake import FakeMuxAdmin, running_fake_mux
 from tests.support.engine_harness import REPO_ROOT, PulumiWorkspace
 from tests.support.engine_stacks import STACK, engine_operations, local_stack_config, write_requests
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.stack_configs import IMAGE, MUX_MASTER_KEY, master_key_for
 
 TENANTS = ("day2-agent-0", "day2-agent-1")

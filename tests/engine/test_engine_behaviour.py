@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from driver import protocol
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import (
     STACK,
@@ -17,7 +18,6 @@ from tests.support.engine_stacks import (
     shown,
     write_requests,
 )
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.stack_configs import IMAGE, MUX_IMAGE, SSH_KEY
 
 IMAGE_V2 = "h4x3rotab/openclaw-cvm@sha256:" + "c" * 64

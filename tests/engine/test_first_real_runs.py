@@ -17,6 +17,7 @@ import pytest
 from components.compose import mux_compose, openclaw_compose
 from components.derivation import derive_mux_keys, derive_tenant_keys
 from driver import protocol
+from emulators.phala import PhalaCloudEmulator
 from ops.stack_outputs import parse_stack_outputs
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import (
@@ -26,7 +27,6 @@ from tests.support.engine_stacks import (
     preview_ops,
     write_requests,
 )
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.stack_configs import IMAGE, MUX_IMAGE, MUX_MASTER_KEY, master_key_for
 
 TENANTS = ("local-agent-0", "local-agent-1")

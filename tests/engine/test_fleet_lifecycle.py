@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 
 from components import r2
+from emulators.cloudflare import CloudflareEmulator
+from emulators.phala import PhalaCloudEmulator
 from plan.__main__ import blocks_for
 from plan.diff import resource_changes
-from tests.support.cloudflare_emulator import CloudflareEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import engine_operations, print_past_capture, write_requests
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.stack_configs import prod_config
 
 STACK = "prod"

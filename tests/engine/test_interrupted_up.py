@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from driver.phala_cvm import WORKDIR_PREFIX
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiResult, PulumiWorkspace, kill_group
 from tests.support.engine_stacks import STACK, local_stack_config
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.secret_scan import files_under, scan_files
 from tests.support.stack_configs import master_key_for
 

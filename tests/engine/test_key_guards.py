@@ -4,9 +4,9 @@ the opt-in lets it through once; removing the opt-in afterwards changes nothing.
 
 from __future__ import annotations
 
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import STACK, local_stack_config, write_requests
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.stack_configs import master_key_for
 
 TENANTS = ("keyed-agent-0", "keyed-agent-1")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cloudflare_emulator import CloudflareEmulator
+from emulators.cloudflare import CloudflareEmulator
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import preview_ops
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.test_readme import quick_start_config_commands
 
 QUICK_START_ACCOUNT = "0123456789abcdef0123456789abcdef"  # the account the quick start sets

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from driver.phala_cvm import HEALTH_URL_OVERRIDE_VAR
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import STACK, local_stack_config
-from tests.support.phala_emulator import PhalaCloudEmulator
 
 WAVE_0 = ("wave0-agent-a", "wave0-agent-b")
 WAVE_1 = ("wave1-agent-a", "wave1-agent-b")

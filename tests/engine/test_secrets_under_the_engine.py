@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from components.derivation import derive_mux_keys, derive_tenant_keys
-from tests.support.cloudflare_emulator import DEFAULT_API_TOKEN, CloudflareEmulator
+from emulators.cloudflare import DEFAULT_API_TOKEN, CloudflareEmulator
+from emulators.phala import DEFAULT_API_KEY, PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import print_past_capture, shown
-from tests.support.phala_emulator import DEFAULT_API_KEY, PhalaCloudEmulator
 from tests.support.secret_scan import Hit, files_under, scan_files, scan_text
 from tests.support.stack_configs import ACCOUNT_ID, IMAGE, MUX_IMAGE, SSH_KEY
 

@@ -26,6 +26,7 @@ import pytest
 
 from components.config_keys import PROJECT
 from components.settings import RawConfig, SettingsError, parse_settings, read_raw_config
+from emulators.phala import PhalaCloudEmulator
 from plan.evaluate import _engine_value as plan_engine_value
 from plan.placeholders import offline_config_of
 from plan.stack_file import (
@@ -35,11 +36,10 @@ from plan.stack_file import (
     declared_keys,
     engine_config,
 )
+from standins.language_host import RECORD_CONFIG_VAR
 from tests.support.engine_harness import REPO_ROOT, PulumiWorkspace
 from tests.support.engine_stacks import print_past_capture
 from tests.support.hostile_stack_files import HOSTILE_FILES, PLAINTEXTS, HostileFile
-from tests.support.phala_emulator import PhalaCloudEmulator
-from tests.support.standin_plugins.language_host import RECORD_CONFIG_VAR
 
 STACKS = ("parity-a", "parity-b", "parity-c")
 DECLARED = declared_keys(REPO_ROOT / "Pulumi.yaml")

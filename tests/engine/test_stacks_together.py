@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import engine_operations, local_stack_config
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.secret_scan import scan_text
 from tests.support.stack_configs import MUX_IMAGE, SSH_KEY
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cloudflare_emulator import CloudflareEmulator
+from emulators.cloudflare import CloudflareEmulator
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiResult, PulumiWorkspace
 from tests.support.engine_stacks import STACK, command_states
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.stack_configs import ACCOUNT_ID, base_config, with_secrets
 
 FAULTY, CALM = "fault-agent", "calm-agent"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from emulators.phala import PhalaCloudEmulator
 from tests.ops.ops_process import run_ops, start_ops
 from tests.ops.outputs_document import make_outputs, write_outputs
 from tests.support.emulator_seed import seed_cvm
-from tests.support.phala_emulator import PhalaCloudEmulator
 from tests.support.process_groups import stop_group
 
 OPENCLAW_COMPOSE = (

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from emulators.phala import PhalaCloudEmulator
 from ops.status import EXIT_DRIFT, EXIT_UNKNOWN, compare
 from tests.ops.ops_process import REPO, run_ops
 from tests.ops.outputs_document import make_outputs, write_outputs
 from tests.support.emulator_seed import seed_cvm
-from tests.support.phala_emulator import PhalaCloudEmulator
 
 COMPOSE = "services:\n  openclaw:\n    image: nginx@sha256:" + "a" * 64 + "\n"
 MUX_COMPOSE = "services:\n  mux-server:\n    image: nginx@sha256:" + "b" * 64 + "\n"

@@ -7,8 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import ENGINE_SCRIPT, PulumiWorkspace
-from tests.support.phala_emulator import PhalaCloudEmulator
 
 PINNED = "v3.274.0"
 

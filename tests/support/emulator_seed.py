@@ -7,7 +7,7 @@ import json
 import urllib.request
 from typing import Any
 
-from tests.support.phala_emulator import (
+from emulators.phala import (
     API_VERSION_LEGACY,
     STATUS_RUNNING,
     EmulatedCvm,

@@ -7,7 +7,7 @@ Each `PulumiWorkspace` is one operator's world, isolated from the developer's ow
   engine never reaches for the network;
 - the plugins: the language host bundled beside `pulumi` with the real executor script,
   and the command and cloudflare providers installed into the plugin cache with
-  `pulumi plugin install --file` (see `tests/support/standin_plugins` for why these
+  `pulumi plugin install --file` (see `standins/` for why these
   three are stand-ins);
 - the project in a folder of its own (links to this checkout's files, so stack files
   written by `pulumi config set` never touch the checkout, and the checkout path is
@@ -40,15 +40,15 @@ from typing import Any
 
 import yaml
 
-from tests.support.cloudflare_emulator import CloudflareEmulator
-from tests.support.phala_emulator import PhalaCloudEmulator
+from emulators.cloudflare import CloudflareEmulator
+from emulators.phala import PhalaCloudEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENGINE_SCRIPT = REPO_ROOT / "scripts" / "engine"
 ENGINE_DIR_VAR = "OPENCLAW_ENGINE_DIR"  # use this engine folder instead of scripts/engine
 PROJECT = "openclaw-phala"
 PASSPHRASE = "engine-tests-passphrase"
-STANDIN_DIR = REPO_ROOT / "tests" / "support" / "standin_plugins"
+STANDIN_DIR = REPO_ROOT / "standins"
 DEFAULT_TIMEOUT_SECONDS = 300.0
 # (name, version, stand-in script): the versions the pinned Python SDKs ask for.
 PROVIDERS = (

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from emulators.phala import PhalaCloudEmulator, RequestRecord
 from tests.support.engine_harness import PulumiWorkspace
-from tests.support.phala_emulator import PhalaCloudEmulator, RequestRecord
 from tests.support.stack_configs import MUX_IMAGE, base_config, with_secrets
 
 STACK = "dev"

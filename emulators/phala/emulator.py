@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.support.phala_logs import LOGS_PATH_PREFIX, ContainerLogs, composition_view, serve_logs
+from emulators.phala.logs import LOGS_PATH_PREFIX, ContainerLogs, composition_view, serve_logs
 
 LOOPBACK_HOST = "127.0.0.1"
 API_PATH_PREFIX = "/api/v1"
@@ -366,7 +366,7 @@ class PhalaCloudEmulator:
         self._error_faults: list[_ErrorFault] = []
         self._delay_faults: list[_DelayFault] = []
         self._log: list[RequestRecord] = []
-        self.container_logs = ContainerLogs()  # tests/support/phala_logs.py
+        self.container_logs = ContainerLogs()  # emulators/phala/logs.py
         self._next_numeric_id = 1001
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None

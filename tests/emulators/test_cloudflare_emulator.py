@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cloudflare_emulator import DEFAULT_API_TOKEN, CloudflareEmulator
+from emulators.cloudflare import DEFAULT_API_TOKEN, CloudflareEmulator
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 GROUPS = f"accounts/{ACCOUNT}/tokens/permission_groups"

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script by the launcher the harness writes
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from google.protobuf import empty_pb2, json_format
 from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
 
-from tests.support.standin_plugins.plugin_rpc import serve
+from standins.plugin_rpc import serve
 
 HOST_VERSION = "3.274.0"
 # Tests only: a folder; write the config the program would receive to <stack>.json in

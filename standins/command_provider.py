@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script by the launcher the harness writes
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import grpc
 from google.protobuf import empty_pb2
@@ -44,7 +44,7 @@ from pulumi.runtime.proto import (
     provider_pb2,
 )
 
-from tests.support.standin_plugins.plugin_rpc import (
+from standins.plugin_rpc import (
     UNKNOWN,
     StandinProvider,
     contains_unknown,

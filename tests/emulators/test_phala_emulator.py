@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.phala_emulator import (
+from emulators.phala import (
     API_VERSION_CURRENT,
     API_VERSION_LEGACY,
     PHALA_BIN,
@@ -680,7 +680,7 @@ def encrypt_env_like_cli(env: dict[str, str], public_key_hex: str) -> str:
     return (ephemeral.public_key().public_bytes_raw() + iv + sealed).hex()
 
 
-# ----- container logs (`phala logs`): tests/support/phala_logs.py ------------------------
+# ----- container logs (`phala logs`): emulators/phala/logs.py ------------------------
 
 LOGS_COMPOSE = (
     "services:\n  openclaw:\n    image: nginx:1.27\n    container_name: openclaw\n"
