@@ -30,8 +30,10 @@ from components.cvm_env import tenant_env
 from components.phala_cvm import PhalaCvmArgs, driver_environment
 from components.settings import PhalaSettings
 from driver import protocol
-from driver.phala_cvm import POLL_SECONDS_VAR, render_env_file
-from emulators.phala import PHALA_BIN, PhalaCloudEmulator
+from driver.env_handoff import render_env_file
+from driver.spec import POLL_SECONDS_VAR
+from emulators.phala import PhalaCloudEmulator
+from tests.support.phala_cli import PHALA_BIN
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # pulumi_command runs `python3` outside the venv; time the driver the same way.

@@ -29,10 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from components.compose import openclaw_compose
-from driver.phala_cvm import render_env_file
-from emulators.phala import PhalaCloudEmulator, run_phala
+from driver.env_handoff import render_env_file
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace, locate_engine
 from tests.support.engine_stacks import local_stack_config
+from tests.support.phala_cli import run_phala
 from tests.support.stack_configs import IMAGE, master_key_for
 
 PARALLELISM = 8  # `pulumi up --parallel` default in the pinned engine

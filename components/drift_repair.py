@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 
 from components.drift import CvmStatus, compare
-from driver.phala_cvm import PhalaApi, PhalaApiError, phala_credentials
+from driver.api import PhalaApi, PhalaApiError, phala_credentials
 
 REPAIR_GENERATION_FIELD = "repairGeneration"
 PARALLEL_READS = 8

@@ -28,7 +28,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import IO, Final, TextIO
 
-from driver.phala_cvm import DriverError, PhalaCli, Scrubber, phala_credentials, private_workdir
+from driver.api import phala_credentials
+from driver.cli import PhalaCli
+from driver.env_handoff import private_workdir
+from driver.errors import DriverError
+from driver.scrub import Scrubber
 from ops import ConfigError, OperationError
 from ops.attached import exit_status, run_attached
 from ops.stack_outputs import StackOutputs

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Final
 
 from components.drift import CvmStatus, compare
-from driver.phala_cvm import PhalaApi, PhalaApiError, phala_credentials
+from driver.api import PhalaApi, PhalaApiError, phala_credentials
 from ops import ConfigError, OpsError
 from ops.stack_outputs import StackOutputs
 

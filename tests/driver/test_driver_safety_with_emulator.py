@@ -1,5 +1,5 @@
 """The driver's safety promises, each checked where it can fail: the real pinned `phala`
-CLI against the API emulator, with the harness of test_deploy_with_emulator.py.
+CLI against the API emulator, with the harness of driver_sandbox.py.
 
 - a failed `phala cvms delete` fails the delete (Pulumi would otherwise drop a CVM that
   still runs with the tenant's secrets, and a replacement would adopt it by name);
@@ -19,11 +19,10 @@ from pathlib import Path
 
 from components.compose import openclaw_compose
 from driver import protocol
-from driver.phala_cvm import REDACTED
-from emulators.phala import PHALA_BIN
+from driver.scrub import REDACTED
 
 # The emulator and sandbox fixtures come through tests/driver/conftest.py.
-from tests.driver.test_deploy_with_emulator import (
+from tests.driver.driver_sandbox import (
     OPENCLAW_IMAGE,
     Sandbox,
     driver_inputs,
@@ -31,6 +30,7 @@ from tests.driver.test_deploy_with_emulator import (
     secret_env,
 )
 from tests.support.emulator_seed import seed_cvm
+from tests.support.phala_cli import PHALA_BIN
 
 DISTINCT_SECRET = "mk-echoed-by-the-api-5c0ffee5c0ffee5c0ffee"
 
@@ -40,33 +40,37 @@ DISTINCT_SECRET = "mk-echoed-by-the-api-5c0ffee5c0ffee5c0ffee"
 
 @dataclass(frozen=True)
 class CliSighting:
-    """What one `phala` call saw when it started: its HOME and its env file."""
+    """What one `phala` call saw when it started: its HOME, where its env came from, and
+    the folder holding its compose file."""
 
     home: Path
     home_entries: list[str]
-    env_file: Path
-    env_file_mode: int
-    env_dir_mode: int
+    env_source: str
+    env_source_type: str  # GNU stat's %F of what the path leads to
+    compose_dir: Path
+    compose_dir_mode: int
 
 
 def probing_cli(sandbox: Sandbox) -> tuple[dict[str, str | None], Path]:
-    """A wrapper that records HOME, the env file's mode (`--env=F`, `--env F` or `-e F`)
-    and its directory's mode (GNU stat), then execs the real CLI; returns the driver
-    overrides and the log path."""
+    """A wrapper that records HOME, what `--env=F` (or `--env F`, `-e F`) leads to, and the
+    compose file's folder and its mode (GNU stat), then execs the real CLI; returns the
+    driver overrides and the log path."""
     log = sandbox.scratch / "cli-probe.log"
     wrapper = sandbox.scratch / "phala-probe-wrapper"
     wrapper.write_text(
         "#!/bin/sh\n"
-        'env_file=""; previous=""\n'
+        'env_file=""; compose=""; previous=""\n'
         'for argument in "$@"; do\n'
         '  case "$previous" in -e|--env) env_file="$argument" ;; esac\n'
         '  case "$argument" in --env=*) env_file="${argument#--env=}" ;; esac\n'
+        '  case "$argument" in --compose=*) compose="${argument#--compose=}" ;; esac\n'
         '  previous="$argument"\n'
         "done\n"
         'if [ -n "$env_file" ]; then\n'
         "  {\n"
-        '    printf "%s\\t%s\\t%s\\t%s\\t%s\\n" "$HOME" "$(ls -A "$HOME" | tr "\\n" " ")" \\\n'
-        '      "$env_file" "$(stat -c %a "$env_file")" "$(stat -c %a "$(dirname "$env_file")")"\n'
+        '    printf "%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n" "$HOME" "$(ls -A "$HOME" | tr "\\n" " ")" \\\n'
+        '      "$env_file" "$(stat -L -c %F "$env_file")" \\\n'
+        '      "$(dirname "$compose")" "$(stat -c %a "$(dirname "$compose")")"\n'
         f"  }} >> {shlex.quote(str(log))}\n"
         "fi\n"
         f'exec {shlex.quote(str(PHALA_BIN))} "$@"\n'
@@ -78,10 +82,15 @@ def probing_cli(sandbox: Sandbox) -> tuple[dict[str, str | None], Path]:
 def sightings(log: Path) -> list[CliSighting]:
     result = []
     for line in log.read_text().splitlines() if log.exists() else []:
-        home, entries, env_file, file_mode, dir_mode = line.split("\t")
+        home, entries, env_source, env_type, compose_dir, dir_mode = line.split("\t")
         result.append(
             CliSighting(
-                Path(home), entries.split(), Path(env_file), int(file_mode, 8), int(dir_mode, 8)
+                Path(home),
+                entries.split(),
+                env_source,
+                env_type,
+                Path(compose_dir),
+                int(dir_mode, 8),
             )
         )
     return result
@@ -100,7 +109,9 @@ def permissive_umask() -> Iterator[None]:
 # --------------------------------------------------------------------------- file modes, HOME
 
 
-def test_env_file_is_0600_in_a_0700_dir_while_the_cli_runs(sandbox: Sandbox) -> None:
+def test_the_env_reaches_the_cli_through_a_pipe_and_its_files_sit_in_a_0700_dir(
+    sandbox: Sandbox,
+) -> None:
     overrides, log = probing_cli(sandbox)
     inputs = driver_inputs("ella-gateway")
 
@@ -109,10 +120,12 @@ def test_env_file_is_0600_in_a_0700_dir_while_the_cli_runs(sandbox: Sandbox) -> 
 
     assert result.returncode == 0, result.stderr
     (sighting,) = sightings(log)
-    assert oct(sighting.env_file_mode) == oct(0o600)
-    assert oct(sighting.env_dir_mode) == oct(0o700)
-    assert sighting.env_file.is_relative_to(sandbox.tmpdir)
-    assert not sighting.env_file.exists()  # removed once the driver is done
+    # The secrets travel through an inherited pipe: never a file, on any disk.
+    assert sighting.env_source.startswith("/dev/fd/")
+    assert sighting.env_source_type == "fifo"
+    assert oct(sighting.compose_dir_mode) == oct(0o700)
+    assert sighting.compose_dir.is_relative_to(sandbox.tmpdir)
+    assert not sighting.compose_dir.exists()  # removed once the driver is done
 
 
 def test_the_cli_gets_an_empty_home_inside_the_private_dir_never_the_operators(
@@ -127,7 +140,7 @@ def test_the_cli_gets_an_empty_home_inside_the_private_dir_never_the_operators(
     assert result.returncode == 0, result.stderr
     (sighting,) = sightings(log)
     assert sighting.home != sandbox.home
-    assert sighting.home.parent == sighting.env_file.parent  # inside the 0700 workdir
+    assert sighting.home.parent == sighting.compose_dir  # inside the 0700 workdir
     assert sighting.home_entries == []
 
 

@@ -22,17 +22,15 @@ import pytest
 from emulators.phala import (
     API_VERSION_CURRENT,
     API_VERSION_LEGACY,
-    PHALA_BIN,
     STATUS_ERROR,
     STATUS_RUNNING,
     STATUS_STARTING,
     AppEnvKeypair,
     PhalaCloudEmulator,
     compose_hash_of,
-    parse_json_from_output,
     published_ports,
-    run_phala,
 )
+from tests.support.phala_cli import PHALA_BIN, parse_json_from_output, run_phala
 
 COMPOSE_V1 = 'services:\n  gateway:\n    image: nginx:1.27\n    ports:\n      - "18789:80"\n'
 COMPOSE_V2 = 'services:\n  gateway:\n    image: nginx:1.28\n    ports:\n      - "18789:80"\n'
@@ -178,7 +176,7 @@ def test_create_decrypts_exactly_the_env_values_written(
     (workdir / "env.file").write_text("\n".join(HOSTILE_ENV_LINES) + "\n", encoding="utf-8")
     # Boot takes far longer than the CLI can, however loaded the machine: the status
     # right after the create is `starting`, never a race with the boot timer.
-    emulator.provision_seconds = 600
+    emulator.configure(boot=600)
     argument_flags = [flag for kv in ARGUMENT_ENV.items() for flag in ("-e", "=".join(kv))]
 
     result = cli(
@@ -569,7 +567,7 @@ def test_auth_is_checked_and_never_logged(emulator: PhalaCloudEmulator) -> None:
 
 
 def test_legacy_and_current_shapes(emulator: PhalaCloudEmulator) -> None:
-    emulator.provision_seconds = 30  # keep it "starting" while we look
+    emulator.configure(boot=30)  # keep it "starting" while we look
     cvm = create_via_http(emulator, "shapes-app", {})
 
     _, legacy = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}", version=API_VERSION_LEGACY)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from driver.phala_cvm import WORKDIR_PREFIX
+from driver.env_handoff import WORKDIR_PREFIX
 from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiResult, PulumiWorkspace, kill_group
 from tests.support.engine_stacks import STACK, local_stack_config

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from driver.phala_cvm import HEALTH_URL_OVERRIDE_VAR
+from driver.spec import HEALTH_URL_OVERRIDE_VAR
 from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import STACK, local_stack_config

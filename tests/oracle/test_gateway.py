@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from components import derivation
 from components.openclaw_tenant import GATEWAY_HEALTH_URL_TEMPLATE
 from driver import protocol
-from driver.phala_cvm import probe
+from driver.health import probe
 from tests.oracle.conftest import TenantRun
 from tests.oracle.fork_schema import without_fork_only_keys
 from tests.support.openclaw_oracle import Gateway, OracleState, free_port
