@@ -78,9 +78,10 @@ class Behaviour:
     allow_duplicate_names: bool = False
 
 
-# The modes the driver is tested against: each unsettled behaviour in each of its forms.
+# The modes the driver is tested against: each unsettled behaviour in each of its forms
+# ("default" is the hash at settle, deleted CVMs gone, compose_file an object).
 DRIVER_MODES: dict[str, Behaviour] = {
-    "hash-at-settle": Behaviour(),
+    "default": Behaviour(),
     "hash-at-patch": Behaviour(hash_timing=HashTiming.AT_PATCH),
     "tombstones-and-string-compose": Behaviour(
         deleted_view=DeletedView.TOMBSTONE, compose_file_form=ComposeFileForm.STRING

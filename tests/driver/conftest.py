@@ -39,6 +39,10 @@ def emulator() -> Iterator[PhalaCloudEmulator]:
 
 @pytest.fixture
 def sandbox(emulator: PhalaCloudEmulator, tmp_path: Path) -> Sandbox:
+    return make_sandbox(emulator, tmp_path)
+
+
+def make_sandbox(emulator: PhalaCloudEmulator, tmp_path: Path) -> Sandbox:
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     # The CLI picks up ~/.ssh/*.pub on its own; the driver must hide this from it.

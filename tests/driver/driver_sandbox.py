@@ -115,8 +115,16 @@ class Sandbox:
         previous_stdout: str | None = None,
         overrides: Mapping[str, str | None] | None = None,
     ) -> DriverRun:
-        process = self.start(command, inputs, previous_stdout, overrides)
-        stdout, stderr = process.communicate(timeout=DRIVER_RUN_TIMEOUT_SECONDS)
+        return self.finish(self.start(command, inputs, previous_stdout, overrides))
+
+    def finish(self, process: subprocess.Popen[str]) -> DriverRun:
+        """Wait for a started driver, and check it left nothing behind."""
+        try:
+            stdout, stderr = process.communicate(timeout=DRIVER_RUN_TIMEOUT_SECONDS)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         result = DriverRun(process.returncode, stdout, stderr)
         self.assert_clean_after(result)
         return result
@@ -232,7 +240,7 @@ def recorded_stdout(cvm: EmulatedCvm) -> str:
 
 
 def only_cvm(emulator: PhalaCloudEmulator, name: str) -> EmulatedCvm:
-    matching = [cvm for cvm in emulator.cvms() if cvm.name == name]
+    matching = [cvm for cvm in emulator.cvms() if cvm.name == name and not cvm.deleted]
     assert len(matching) == 1, f"expected exactly one CVM named {name}, found {len(matching)}"
     return matching[0]
 
