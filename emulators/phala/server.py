@@ -246,6 +246,10 @@ class PhalaCloudEmulator:
         """End a CVM's operation now, with the outcome it was going to have."""
         self.backend.finish_pending(identifier)
 
+    def step(self, identifier: str) -> str:
+        """Begin a CVM's next phase now; returns the status it shows then."""
+        return self.backend.step(identifier)
+
     def reset_faults(self) -> None:
         """Drop injected errors, delays and pending fates (existing CVM states stay)."""
         self.backend.clear_faults()

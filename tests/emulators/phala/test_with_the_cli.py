@@ -25,6 +25,7 @@ from emulators.phala import (
     STATUS_ERROR,
     STATUS_RUNNING,
     STATUS_STARTING,
+    STATUS_STOPPED,
     AppEnvKeypair,
     PhalaCloudEmulator,
     compose_hash_of,
@@ -129,6 +130,17 @@ def deploy_new(cli: CliRunner, name: str, *extra: str) -> dict[str, Any]:
     result = cli("deploy", "-n", name, "-c", "compose.yml", "-t", "tdx.medium", *extra, "--json")
     assert result.returncode == 0, result.stderr
     return parse_json_from_output(result.stdout)
+
+
+def wait_for_settled(emulator: PhalaCloudEmulator, name: str, timeout: float = 30.0) -> None:
+    """Until the CVM runs with no operation in progress."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cvm = emulator.cvm_by_name(name)
+        if cvm is not None and cvm.status == STATUS_RUNNING and not cvm.in_progress:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{name} did not settle")
 
 
 def wait_for_status(
@@ -293,16 +305,16 @@ def test_cvms_get_and_list_json_parse(emulator: PhalaCloudEmulator, cli: CliRunn
     }
 
 
-def test_update_with_wait_reaches_running_and_replaces_env(
+def test_the_clis_wait_ends_while_the_update_still_runs_and_the_env_lands_at_its_end(
     emulator: PhalaCloudEmulator, cli: CliRunner
 ) -> None:
     created = deploy_new(cli, "update-me", "-e", "KEEP=old", "-e", "DROP=x", "--no-dev-os")
-    wait_for_status(emulator, "update-me", STATUS_RUNNING)
+    wait_for_settled(emulator, "update-me")
     before = emulator.cvm_by_name("update-me")
     emulator.clear_log()
-    # Long enough that the CLI's first poll (right after PATCH) surely sees "updating";
-    # free, because the CLI polls only every 2 s anyway.
-    emulator.update_seconds = 1.0
+    # After accepting the update the service says "running" (in progress) for a while;
+    # the CLI's `--wait` looks only at the status, so it ends at once (phala@1.1.18).
+    emulator.configure(update_grace=30)
     cvm_id = f"app_{created['app_id']}"
 
     result = cli("deploy", "--cvm-id", cvm_id, "-c", "compose-v2.yml", "-e", "KEEP=new", "--wait")
@@ -310,10 +322,15 @@ def test_update_with_wait_reaches_running_and_replaces_env(
     assert result.returncode == 0, result.stderr
     assert result.stdout == "CVM updated successfully!\n"
     assert f"Updating CVM {cvm_id}..." in result.stderr
-    assert "status=updating, in_progress=undefined" in result.stderr
     assert "status=running, in_progress=undefined" in result.stderr
+    during = emulator.cvm_by_name("update-me")
+    assert (during.status, during.in_progress) == (STATUS_RUNNING, True)
+    assert during.compose_hash == before.compose_hash  # the hash changes when it settles
+    assert emulator.decrypted_env(during) == {"KEEP": "old", "DROP": "x"}
+
+    emulator.finish_pending("update-me")
     after = emulator.cvm_by_name("update-me")
-    assert after.status == STATUS_RUNNING
+    assert (after.status, after.in_progress, after.restarts) == (STATUS_RUNNING, False, 1)
     assert emulator.decrypted_env(after) == {"KEEP": "new"}  # env is replaced, not merged
     assert after.docker_compose_file == COMPOSE_V2
     assert after.compose_hash != before.compose_hash
@@ -325,13 +342,29 @@ def test_update_with_wait_reaches_running_and_replaces_env(
         ("PATCH", f"/cvms/{cvm_id}", API_VERSION_LEGACY),
     ]
     polls = methods_paths_versions[2:]
-    assert len(polls) >= 2
+    assert len(polls) >= 1
     assert set(polls) == {("GET", f"/cvms/{cvm_id}", API_VERSION_CURRENT)}
     assert set(emulator.requests("PATCH")[0].body) == {
         "docker_compose_file",
         "allowed_envs",
         "encrypted_env",
     }
+
+
+def test_the_cli_fails_an_update_of_a_busy_cvm_without_retrying(
+    emulator: PhalaCloudEmulator, cli: CliRunner
+) -> None:
+    deploy_new(cli, "busy-app", "--no-dev-os")
+    wait_for_settled(emulator, "busy-app")
+    emulator.configure(update_grace=30)
+    first = cli("deploy", "--cvm-id", "busy-app", "-c", "compose-v2.yml", "--json")
+
+    second = cli("deploy", "--cvm-id", "busy-app", "-c", "compose.yml", "--json")
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 1
+    assert "in progress" in json.loads(second.stderr or second.stdout)["error"]
+    assert [r.status for r in emulator.requests("PATCH")] == [202, 409]
 
 
 def test_update_json_output_and_no_env_keeps_env(
@@ -341,7 +374,9 @@ def test_update_json_output_and_no_env_keeps_env(
     deploy_new(cli, "json-update", "-e", "A=1", "--ssh-pubkey", "key.pub")
     assert "DSTACK_AUTHORIZED_KEYS" in emulator.decrypted_env("json-update")
 
+    wait_for_settled(emulator, "json-update")
     without_env = cli("deploy", "--cvm-id", "json-update", "-c", "compose-v2.yml", "--json")
+    wait_for_settled(emulator, "json-update")
     kept = emulator.decrypted_env("json-update")
     with_env = cli(
         "deploy",
@@ -361,6 +396,7 @@ def test_update_json_output_and_no_env_keeps_env(
     assert kept == {"A": "1", "DSTACK_AUTHORIZED_KEYS": SSH_PUBKEY}
     assert with_env.returncode == 0, with_env.stderr
     # Update mode ignores --ssh-pubkey/--dev-os: the authorized key silently disappears.
+    wait_for_settled(emulator, "json-update")
     assert emulator.decrypted_env("json-update") == {"A": "2"}
 
 
@@ -430,16 +466,16 @@ def test_injected_get_error_is_retried_once_by_the_cli(
     assert statuses == [502, 200, 503, 503]
 
 
-def test_stuck_cvm_never_reaches_running(
+def test_the_clis_wait_polls_on_through_a_long_stop(
     emulator: PhalaCloudEmulator, cli: CliRunner, workdir: Path, tmp_path: Path
 ) -> None:
-    emulator.make_stuck("stuck-app")
     deploy_new(cli, "stuck-app", "--no-dev-os")
-    time.sleep(emulator.provision_seconds * 3)
-    assert emulator.cvm_by_name("stuck-app").status == STATUS_STARTING
+    wait_for_settled(emulator, "stuck-app")
+    # The update's stop comes at once and lasts: the CVM shows "stopped" while in progress.
+    emulator.configure(update_grace=0, stop=0, stopped=600)
     gets_before = emulator.count("GET", r"^/cvms/stuck-app$")
 
-    # `--wait` on a CVM that never settles keeps polling: watch the polls arrive (however
+    # `--wait` on a CVM that does not run keeps polling: watch the polls arrive (however
     # slowly the CLI starts on a loaded machine) while the CLI is still waiting, then stop it.
     waiting = subprocess.Popen(
         [str(PHALA_BIN), "deploy", "--cvm-id", "stuck-app", "-c", "compose-v2.yml", "--wait"],
@@ -452,16 +488,16 @@ def test_stuck_cvm_never_reaches_running(
     try:
         deadline = time.monotonic() + CLI_TIMEOUT_SECONDS
         while emulator.count("GET", r"^/cvms/stuck-app$") < gets_before + 3:
-            assert waiting.poll() is None, "the CLI stopped waiting on a stuck CVM"
-            assert time.monotonic() < deadline, "the CLI never polled the stuck CVM"
+            assert waiting.poll() is None, "the CLI stopped waiting on a stopped CVM"
+            assert time.monotonic() < deadline, "the CLI never polled the stopped CVM"
             time.sleep(0.05)
         assert waiting.poll() is None  # still waiting after the info GET plus two polls
     finally:
         os.killpg(waiting.pid, signal.SIGKILL)
         waiting.wait()
 
-    # The update was accepted, and the CVM now hangs in the update instead of starting.
-    assert emulator.cvm_by_name("stuck-app").status == emulator.updating_status
+    cvm = emulator.cvm_by_name("stuck-app")
+    assert (cvm.status, cvm.in_progress) == (STATUS_STOPPED, True)
 
 
 def test_failing_cvm_reports_error_status(emulator: PhalaCloudEmulator, cli: CliRunner) -> None:
@@ -520,8 +556,8 @@ def test_status_command_reads_auth_me(emulator: PhalaCloudEmulator, cli: CliRunn
         "success": True,
         "apiUrl": emulator.api_prefix,
         "apiVersion": API_VERSION_CURRENT,
-        "username": emulator.cloud_username,
-        "team_name": emulator.workspace_name,
+        "username": emulator.identity[0],
+        "team_name": emulator.identity[1],
         "profile": "default",
     }
 
@@ -547,7 +583,9 @@ def test_every_id_form_resolves_and_unknown_is_404(emulator: PhalaCloudEmulator)
         status, body = api_request(emulator, "GET", f"/cvms/{form}")
         assert (status, body["app_id"]) == (200, cvm.app_id), form
     status, body = api_request(emulator, "GET", "/cvms/no-such-cvm")
-    assert (status, body) == (404, {"detail": "CVM not found: no-such-cvm"})
+    assert status == 404
+    assert body["detail"]["message"] == "CVM not found: no-such-cvm"
+    assert body["detail"]["error_code"].startswith("ERR-")
     with pytest.raises(LookupError):
         emulator.decrypted_env("no-such-cvm")
 
@@ -559,7 +597,7 @@ def test_auth_is_checked_and_never_logged(emulator: PhalaCloudEmulator) -> None:
 
     assert (missing_status, wrong_status, ok_status) == (401, 401, 200)
     assert "detail" in missing and wrong == {"detail": "Invalid API key"}
-    assert legacy["username"] == emulator.cloud_username
+    assert legacy["username"] == emulator.identity[0]
     assert emulator.api_key not in repr(emulator.request_log)
     assert emulator.count("GET", r"^/auth/me$") == 3
     emulator.clear_log()
