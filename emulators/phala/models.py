@@ -177,6 +177,15 @@ class EmulatedCvm:
     revisions: list[CvmRevision] = field(default_factory=list)
     # Times the CVM was stopped and started again (each update's restart counts one).
     restarts: int = 0
+    # (time.time(), status, in progress) at each phase it entered, for tests to read.
+    history: list[tuple[float, str, bool]] = field(default_factory=list)
+
+    def settled_running_since(self, moment: float) -> float | None:
+        """When it first ran with no operation in progress at or after `moment`."""
+        for at, status, in_progress in self.history:
+            if at >= moment and status == STATUS_RUNNING and not in_progress:
+                return at
+        return None
 
     @property
     def env_pubkey_hex(self) -> str:
@@ -357,6 +366,7 @@ class PhalaBackend:
         if phase.status == STATUS_STOPPED:
             cvm.restarts += 1
         cvm.updated_at = utc_now_iso()
+        cvm.history.append((time.time(), cvm.status, cvm.in_progress))
 
     def _begin(
         self,
@@ -816,6 +826,7 @@ class PhalaBackend:
             cvm.status = status
             cvm.in_progress = in_progress
             cvm.running_since = time.monotonic() if status == STATUS_RUNNING else None
+            cvm.history.append((time.time(), status, in_progress))
 
     def finish_pending(self, identifier: str) -> None:
         """Run the rest of a CVM's operation now, with the outcome it was going to have."""

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from emulators.phala import PhalaCloudEmulator
+from emulators.phala import Behaviour, PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
+from tests.support.engine_stacks import ENGINE_TIMINGS
 
 
 @pytest.fixture
 def emulator() -> Iterator[PhalaCloudEmulator]:
-    with PhalaCloudEmulator(provision_seconds=0.2, update_seconds=0.2) as running:
+    """The service as hostile as reality, fast: updates restart, deletes take a moment."""
+    with PhalaCloudEmulator(behaviour=Behaviour(timings=ENGINE_TIMINGS)) as running:
         yield running
 
 

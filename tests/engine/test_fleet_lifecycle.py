@@ -21,11 +21,16 @@ import pytest
 
 from components import r2
 from emulators.cloudflare import CloudflareEmulator
-from emulators.phala import PhalaCloudEmulator
+from emulators.phala import Behaviour, PhalaCloudEmulator
 from plan.__main__ import blocks_for
 from plan.diff import resource_changes
 from tests.support.engine_harness import PulumiWorkspace
-from tests.support.engine_stacks import engine_operations, print_past_capture, write_requests
+from tests.support.engine_stacks import (
+    ENGINE_TIMINGS,
+    engine_operations,
+    print_past_capture,
+    write_requests,
+)
 from tests.support.stack_configs import prod_config
 
 STACK = "prod"
@@ -98,7 +103,7 @@ def fleet(
     config["phalaVerifyHealth"] = False  # the emulator's gateway domain does not resolve
     state: Fleet | None = None
     with (
-        PhalaCloudEmulator(provision_seconds=0.2, update_seconds=0.2) as phala,
+        PhalaCloudEmulator(behaviour=Behaviour(timings=ENGINE_TIMINGS)) as phala,
         CloudflareEmulator(account_id=config["cloudflareAccountId"]) as cloudflare,
     ):
         workspace = PulumiWorkspace(engine_dir, tmp_path_factory.mktemp("fleet"), phala, cloudflare)
@@ -184,6 +189,17 @@ def test_03_new_image_digest_updates_only_the_tenant_commands_in_place(
     assert {c.name: c.vm_uuid for c in fleet.phala.cvms()} == before_ids
     assert {r.method for r in write_requests(fleet.phala)} == {"PATCH"}
     assert fleet.cloudflare_writes() == []
+    # Each updated CVM restarted, and the stack recorded the hash it runs now...
+    recorded = fleet.workspace.run("stack", "output", "tenants", "--json", "--stack", STACK)
+    tenants = recorded.expect_success().json
+    for name in ("alice-agent", "bob-agent", "staging-agent"):
+        cvm = fleet.phala.cvm_by_name(name)
+        assert (cvm.restarts, cvm.in_progress) == (1, False), name
+        assert tenants[name]["composeHash"] == cvm.compose_hash, name
+    # ...so the next run finds no drift and writes nothing.
+    fleet.clear_logs()
+    fleet.workspace.run("up", "--yes", "--expect-no-changes", "--stack", STACK).expect_success()
+    assert write_requests(fleet.phala) == [] and fleet.cloudflare_writes() == []
 
 
 def test_04_s3_tenant_instance_type_replaces_only_its_cvm_deleting_first(
@@ -196,6 +212,11 @@ def test_04_s3_tenant_instance_type_replaces_only_its_cvm_deleting_first(
     fleet.up()
     new = fleet.phala.cvm_by_name("bob-agent")
     assert new.vm_uuid != old.vm_uuid and new.instance_type == "tdx.xlarge"
+    # The slow delete finished before the successor was created: one CVM of the name.
+    assert [c.vm_uuid for c in fleet.phala.cvms() if c.name == "bob-agent" and not c.deleted] == [
+        new.vm_uuid
+    ]
+    assert [r.status for r in fleet.phala.requests("POST", r"^/cvms/provision$")] == [200]
     writes = [f"{r.method} {r.path}" for r in write_requests(fleet.phala)]
     assert writes[0] == f"DELETE /cvms/{old.vm_uuid.replace('-', '')}", writes
     assert "POST /cvms/provision" in writes[1:]

@@ -133,3 +133,25 @@ def test_a_wave_zero_health_failure_stops_the_rollout_before_wave_one(
     assert all(
         IMAGE_V2 not in cvm.docker_compose_file for cvm in emulator.cvms() if cvm.name in WAVE_1
     )
+
+
+def test_an_image_rollout_updates_wave_one_only_after_wave_zero_has_restarted(
+    waved: PulumiWorkspace, emulator: PhalaCloudEmulator, health: tuple[GatewayHealth, str]
+) -> None:
+    waved.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
+    waved.write_plain_config(STACK, {"openclawImage": IMAGE_V2})
+    emulator.clear_log()
+
+    waved.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
+
+    cvms = {cvm.name: cvm for cvm in emulator.cvms()}
+    ids = {name: cvm.vm_uuid.replace("-", "") for name, cvm in cvms.items()}
+    patched_at = {
+        name: min(r.at for r in emulator.requests("PATCH") if ids[name] in r.path.replace("-", ""))
+        for name in cvms
+    }
+    # Each wave-0 CVM ran again (settled, on the new compose) before wave 1's first PATCH.
+    wave0_restarted = [cvms[name].settled_running_since(patched_at[name]) for name in WAVE_0]
+    assert None not in wave0_restarted
+    assert min(patched_at[name] for name in WAVE_1) > max(wave0_restarted)  # type: ignore[type-var]
+    assert all(cvm.restarts == 1 and IMAGE_V2 in cvm.docker_compose_file for cvm in cvms.values())

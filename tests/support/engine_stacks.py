@@ -8,11 +8,17 @@ from typing import Any
 
 import pytest
 
-from emulators.phala import PhalaCloudEmulator, RequestRecord
+from emulators.phala import PhalaCloudEmulator, RequestRecord, Timings
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.stack_configs import MUX_IMAGE, base_config, with_secrets
 
 STACK = "dev"
+# The engine tests' Phala service: every phase of a restart and a delete, fast. The grace
+# after an accepted update (still "running", in progress) is longer than a status poll, so
+# a deploy that mistook it for the end would show.
+ENGINE_TIMINGS = Timings(
+    boot=0.2, update_grace=0.3, stop=0.05, stopped=0.05, restart_boot=0.1, delete=0.5
+)
 COMMAND_TYPE = "command:local:Command"
 SECRET_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
 # Phala API calls that only read, although one of them is a POST.
