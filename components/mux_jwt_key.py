@@ -40,7 +40,8 @@ KEY_ID_HEX_DIGITS: Final = 16  # runtime-jwt.ts deriveKid: .slice(0, 16)
 # Any PEM of a key is far shorter; a bound keeps a pasted file from being parsed at length.
 MAX_PEM_CHARACTERS: Final = 4096
 
-_PEM_BEGIN: Final = "-----BEGIN"
+_PEM_BEGIN: Final = "-----BEGIN "
+_PEM_END: Final = "-----END "
 
 
 class MuxJwtKeyError(ValueError):
@@ -58,9 +59,13 @@ def _load(pem: str) -> Ed25519PrivateKey:
             "holds literal \\n instead of line breaks; set it from the file: "
             "pulumi config set --secret muxJwtPrivateKey < key.pem"
         )
-    if not text.startswith(_PEM_BEGIN):
+    lines = text.splitlines()
+    # Node reads a PEM only with its BEGIN and END lines on lines of their own (a test
+    # pins this against Node); cryptography alone would take a PEM run into one line.
+    if len(lines) < 3 or not lines[0].startswith(_PEM_BEGIN) or not lines[-1].startswith(_PEM_END):
         raise MuxJwtKeyError(
-            "must be a PEM private key (-----BEGIN PRIVATE KEY-----); make one with: "
+            "must be a PEM private key: -----BEGIN PRIVATE KEY-----, the base64 body and "
+            "-----END PRIVATE KEY----- on lines of their own; make one with: "
             "openssl genpkey -algorithm ed25519"
         )
     try:
