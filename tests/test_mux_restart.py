@@ -29,6 +29,7 @@ from tests.support.mux_container import (
     boot_once,
     booted_mux,
     cvm_env_and_compose,
+    gateway_jwks_client,
     mux_container,
 )
 from tests.support.stack_configs import MUX_IMAGE, MUX_MASTER_KEY, base_config, with_secrets
@@ -205,6 +206,28 @@ def test_compose_substitutes_nothing_into_the_command_so_no_secret_lands_in_argv
     # Every `$` of the wrapper is written `$$`: compose only unescapes it.
     assert command == [item.replace("$$", "$") for item in template]
     assert all(value not in " ".join(command) for value in env.values() if len(value) > 8)
+
+
+@pytest.mark.parametrize("stable", [True, False], ids=["stable key", "no stable key"])
+def test_a_gateway_accepts_inbound_messages_right_after_a_restart_only_with_a_stable_key(
+    tmp_path: Path, stable: bool
+) -> None:
+    # The gateway's own JWKS client (jose, as src/gateway/mux-jwt.ts uses it) caches the
+    # JWKS of the mux's first boot; the mux restarts at the same address.
+    overrides: dict[str, Any] = (
+        {} if stable else {**EXPLICIT_REGISTER_AND_ADMIN, "muxMasterKey": None}
+    )
+    spec = container(deploy(*mux_stack(**overrides)))
+    openclaw_id = "0" * 64
+    with gateway_jwks_client() as gateway:
+        with booted_mux(spec, tmp_path) as first:
+            assert gateway.verify_inbound(first, openclaw_id) == {"ok": True}
+        with booted_mux(spec, tmp_path, port=first.report["port"]) as second:
+            after_restart = gateway.verify_inbound(second, openclaw_id)
+    if stable:
+        assert after_restart == {"ok": True}
+    else:  # refused until the 5-minute cooldown lets the gateway fetch the new JWKS
+        assert after_restart == {"ok": False, "code": "ERR_JWKS_NO_MATCHING_KEY"}
 
 
 def test_the_wrapper_keeps_the_working_directory_and_the_main_process_that_gets_sigterm(

@@ -154,14 +154,18 @@ def _read_line(process: subprocess.Popen[str], deadline: float) -> str:
 
 
 @contextlib.contextmanager
-def booted_mux(spec: ContainerSpec, workdir: Path) -> Iterator[MuxBoot]:
+def booted_mux(spec: ContainerSpec, workdir: Path, port: int = 0) -> Iterator[MuxBoot]:
     """Start the container's command with its environment in `workdir` (standing in for
-    the image's WORKDIR), the image's CMD replaced by the stand-in; stop it with SIGTERM
-    sent to the process that was started, as `docker stop` signals the container's
-    main process."""
+    the image's WORKDIR), the image's CMD replaced by the stand-in, listening on `port`
+    (0: a free one); stop it with SIGTERM sent to the process that was started, as
+    `docker stop` signals the container's main process."""
     assert tuple(spec.command[-len(MUX_IMAGE_CMD) :]) == MUX_IMAGE_CMD, spec.command
     argv = [*spec.command[: -len(MUX_IMAGE_CMD)], node_binary(), str(STANDIN)]
-    env = {**spec.environment, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env = {
+        **spec.environment,
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "MUX_STANDIN_PORT": str(port),
+    }
     process = subprocess.Popen(
         argv,
         env=env,
@@ -193,3 +197,44 @@ def boot_once(spec: ContainerSpec, workdir: Path) -> MuxBoot:
     with booted_mux(spec, workdir) as boot:
         boot.report["jwks"] = boot.jwks()
     return boot
+
+
+GATEWAY_CLIENT = Path(__file__).with_name("gateway_jwks_client.mjs")
+
+
+@dataclass
+class GatewayJwksClient:
+    """One gateway process: its JWKS cache lives as long as it does."""
+
+    process: subprocess.Popen[str]
+
+    def verify_inbound(self, boot: MuxBoot, openclaw_id: str) -> dict[str, Any]:
+        """Ask the mux for an inbound JWT for `openclaw_id`, and the gateway to check it."""
+        token = boot.get(f"/test/inbound-jwt?sub={openclaw_id}")["token"]
+        request = {
+            "baseUrl": f"http://127.0.0.1:{boot.report['port']}",
+            "token": token,
+            "openclawId": openclaw_id,
+        }
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = _read_line(self.process, time.monotonic() + BOOT_TIMEOUT)
+        assert line, "the gateway JWKS client exited"
+        return dict(json.loads(line))
+
+
+@contextlib.contextmanager
+def gateway_jwks_client() -> Iterator[GatewayJwksClient]:
+    process = subprocess.Popen(
+        [node_binary(), str(GATEWAY_CLIENT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield GatewayJwksClient(process)
+    finally:
+        stop_group(process)

@@ -9,8 +9,9 @@
 // the header, audience "openclaw-mux-inbound", scope "mux:inbound"), so a test can
 // verify one with the gateway's own JWKS client.
 //
-// It listens on 127.0.0.1 only (whatever MUX_HOST says), on a free port, and prints one
-// JSON line once listening; on SIGTERM it prints another and exits 0.
+// It listens on 127.0.0.1 only (whatever MUX_HOST says), on MUX_STANDIN_PORT or a free
+// port (a restart keeps its address, as the mux's does), and prints one JSON line once
+// listening; on SIGTERM it prints another and exits 0.
 "use strict";
 
 const crypto = require("node:crypto");
@@ -68,7 +69,7 @@ function digest(value) {
   return value === undefined ? null : crypto.createHash("sha256").update(value).digest("hex");
 }
 
-server.listen(0, "127.0.0.1", () => {
+server.listen(Number(process.env.MUX_STANDIN_PORT ?? 0), "127.0.0.1", () => {
   const raw = process.env.MUX_JWT_PRIVATE_KEY;
   const report = {
     port: server.address().port,
