@@ -23,6 +23,7 @@ class Mutant:
 
 MAIN_PROGRAM = "tests/test_main_program.py"
 EXPLICIT_MUX_KEYS = "tests/test_explicit_mux_keys.py"
+MUX_RESTART = "tests/test_mux_restart.py"
 DERIVED_OUTPUTS = "tests/components/test_derived_outputs.py"
 DERIVATION = "tests/components/test_derivation.py"
 SETTINGS = "tests/components/test_settings.py"
@@ -351,6 +352,38 @@ MUTANTS: tuple[Mutant, ...] = (
         'register_key=field("muxSecrets", "registerKey"),',
         "the register key stays secret across a StackReference",
         ("tests/components/test_mux_reference.py", "tests/test_stack_reference.py"),
+    ),
+    Mutant(
+        "mux: the JWT key guard never sees the deployed key id",
+        "components/mux_server.py",
+        "        pem,\n        args.deployed_jwt_key_id,\n",
+        "        pem,\n        None,\n",
+        "a new JWT key for a running mux is refused unless muxAllowKeyChange",
+        (MUX_RESTART,),
+    ),
+    Mutant(
+        "mux: JWT key sent as its multi-line PEM",
+        "components/mux_server.py",
+        "else pulumi.Output.secret(jwt_pem.apply(mux_jwt_key.env_value))",
+        "else pulumi.Output.secret(jwt_pem)",
+        "the mux's JWT key reaches it intact through dstack",
+        (MAIN_PROGRAM, EXPLICIT_MUX_KEYS, MUX_RESTART),
+    ),
+    Mutant(
+        "mux: compose wrapper runs the mux without exec",
+        "compose/mux.yml",
+        '        exec "$$@"\n',
+        '        "$$@"\n',
+        "node stays the container's main process and gets the stop signal",
+        (MUX_RESTART,),
+    ),
+    Mutant(
+        "settings: explicit JWT key accepted unchecked",
+        "components/settings.py",
+        "jwt_key_problem = mux_jwt_key.problem(jwt_key.reveal()) if jwt_key is not None else None",
+        "jwt_key_problem = None",
+        "a JWT key the mux could not load fails the preview, never a running mux",
+        (SETTINGS, EXPLICIT_MUX_KEYS),
     ),
     # ---------------------------------------------------------------- determinism
     Mutant(
