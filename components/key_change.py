@@ -3,9 +3,9 @@
 A running tenant's MASTER_KEY encrypts its R2 state and is the root of its gateway token
 and device identity (openclawId); the mux register key is held by every tenant that
 joined the mux; the gateways cache the public half of the mux's JWT key. A changed key
-deploys as a quiet in-place update, so the program compares
-a fingerprint of each key with the one the last deployment exported, and fails the
-preview, naming what would be lost, unless the operator opted in for that tenant or mux.
+deploys as a quiet in-place update, so the program compares a fingerprint of each key
+with the one the last deployment exported, and fails the preview, naming what would be
+lost, unless the operator opted in for that tenant or mux.
 """
 
 from __future__ import annotations

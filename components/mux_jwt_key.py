@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from driver.dstack_env import delivery_problem
 
-# The CVM env var (one line, base64 of the PEM) and the variable mux-server reads.
+# The CVM env var (one line, base64 of the PEM); compose/mux.yml's wrapper decodes it
+# into MUX_JWT_PRIVATE_KEY, the variable mux-server reads.
 ENV_NAME: Final = "MUX_JWT_PRIVATE_KEY_B64"
-CONTAINER_NAME: Final = "MUX_JWT_PRIVATE_KEY"
 KEY_ID_HEX_DIGITS: Final = 16  # runtime-jwt.ts deriveKid: .slice(0, 16)
 # Any PEM of a key is far shorter; a bound keeps a pasted file from being parsed at length.
 MAX_PEM_CHARACTERS: Final = 4096
@@ -108,9 +108,9 @@ def _pkcs8_pem(key: Ed25519PrivateKey) -> str:
 def canonical_pem(pem: str) -> str:
     """The same key as unencrypted PKCS#8 PEM, the one form the mux is given.
 
-    Re-encoding an explicit key (PKCS#8 with or without its public key, any line
-    endings) gives the mux the form the tests run through Node; the key, and so the key
-    id, stay the same."""
+    Re-encoding an explicit key (whatever its line endings and surrounding blanks) gives
+    the mux the form the tests run through Node; the key, and so the key id, stay the
+    same."""
     return _pkcs8_pem(_load(pem))
 
 
