@@ -30,8 +30,10 @@ from typing import Any
 
 import pytest
 
+from components import mux_jwt_key
 from components.compose import mux_compose, openclaw_compose
 from components.cvm_env import CvmEnv, mux_env, tenant_env
+from components.derivation import mux_jwt_private_key_pem
 from components.phala_cvm import HealthCheck, PhalaCvmArgs, driver_environment
 from components.settings import PhalaSettings
 from driver import protocol
@@ -245,7 +247,12 @@ def driver_inputs(
 def default_env(role: str) -> CvmEnv:
     if role == "mux":
         return mux_env(
-            "mux-register-key-0123456789", "mux-admin-token-0123456789", None, None, None
+            "mux-register-key-0123456789",
+            "mux-admin-token-0123456789",
+            mux_jwt_key.env_value(mux_jwt_private_key_pem("mux-root-for-driver-tests-0123456789")),
+            None,
+            None,
+            None,
         )
     return tenant_env(MASTER_KEY, REDPILL_KEY, None, None)
 
@@ -568,6 +575,17 @@ def test_hostile_secret_values_arrive_byte_exact(sandbox: Sandbox) -> None:
     decrypted = emulator.decrypted_env(only_cvm(emulator, "jack-gateway"))
     assert decrypted == HOSTILE_SECRETS
     assert list(decrypted) == list(HOSTILE_SECRETS)
+
+
+def test_the_mux_jwt_key_reaches_the_cvm_on_one_line_byte_exact(sandbox: Sandbox) -> None:
+    env = default_env("mux")
+
+    result = sandbox.run("create", driver_inputs("kim-mux", role="mux", env=env))
+
+    assert result.returncode == 0, result.stderr
+    decrypted = sandbox.emulator.decrypted_env(only_cvm(sandbox.emulator, "kim-mux"))
+    assert decrypted[mux_jwt_key.ENV_NAME] == env.values[mux_jwt_key.ENV_NAME]
+    assert decrypted[mux_jwt_key.ENV_NAME] not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("name", sorted(UNDELIVERABLE_SECRETS))
