@@ -39,6 +39,7 @@ mux = (
             image=settings.images.mux or "",
             phala=settings.phala,
             deployed_register_key_fingerprint=deployed.mux_register_key_fingerprint(),
+            deployed_jwt_key_id=deployed.mux_jwt_key_id(),
             repair_generation=repairs.generation(settings.mux.name),
         ),
     )

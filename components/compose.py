@@ -19,7 +19,9 @@ MUX_TEMPLATE: Final = "mux.yml"
 OPENCLAW_SERVICE: Final = "openclaw"
 MUX_SERVICE: Final = "mux-server"
 _IMAGE_PLACEHOLDER: Final = "IMAGE_SET_BY_PROGRAM"
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
+# `$$` is compose's escape for a literal `$` (a shell's, in a command): matched first so
+# that a `$${NAME}` meant for the shell is not taken for a compose reference.
+_ENV_REFERENCE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\})")
 
 
 class ComposeTemplateError(ValueError):
@@ -50,4 +52,4 @@ def mux_compose(image: str) -> str:
 
 def forwarded_env_names(compose_text: str) -> frozenset[str]:
     """Names of the CVM env vars the compose passes into its container."""
-    return frozenset(_ENV_REFERENCE.findall(compose_text))
+    return frozenset(name for name in _ENV_REFERENCE.findall(compose_text) if name)

@@ -118,7 +118,8 @@ SCALAR_KEYS: Final[tuple[ScalarKey, ...]] = (
         "muxAllowKeyChange",
         "boolean",
         False,
-        "Allow a new register key for a running mux; every tenant must then be redeployed.",
+        "Allow a new register key or JWT signing key for a running mux (after a new register "
+        "key, every tenant must be redeployed).",
     ),
     ScalarKey(
         "muxStack",
@@ -130,7 +131,8 @@ SCALAR_KEYS: Final[tuple[ScalarKey, ...]] = (
         "muxMasterKey",
         "string",
         "",
-        "Secret. Root key the mux register key, admin token and JWT key are derived from.",
+        "Secret. Root key the mux register key, admin token and JWT signing key are derived "
+        "from; the stable JWT key lets a mux restart without gateways refusing its messages.",
         secret=True,
     ),
     ScalarKey(
@@ -151,8 +153,8 @@ SCALAR_KEYS: Final[tuple[ScalarKey, ...]] = (
         "muxJwtPrivateKey",
         "string",
         "",
-        "Secret. Refused: dstack would deliver the PEM with its line breaks as literal \\n "
-        "and the mux would not start; the mux makes its own JWT key at each boot.",
+        "Secret. Explicit MUX_JWT_PRIVATE_KEY: an Ed25519 private key PEM, set from its file "
+        "(overrides the derived one; preview refuses a key the mux could not load).",
         secret=True,
     ),
     ScalarKey(

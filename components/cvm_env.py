@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components import r2
+from components import mux_jwt_key, r2
 
 
 @dataclass(frozen=True)
@@ -72,19 +72,22 @@ def tenant_env(
 def mux_env(
     register_key: pulumi.Input[str],
     admin_token: pulumi.Input[str],
+    jwt_private_key_b64: pulumi.Input[str] | None,
     telegram_bot_token: pulumi.Input[str] | None,
     discord_bot_token: pulumi.Input[str] | None,
     telegram_bot_username: str | None,
 ) -> CvmEnv:
-    """No MUX_JWT_PRIVATE_KEY: dstack would hand the multi-line PEM to the container
-    with literal backslash-n for its line breaks (driver/dstack_env.py), and the mux
-    cannot read that and does not start. Without it the mux makes a fresh key at each
-    boot, and the gateways re-register when their runtime JWT is refused (401)."""
+    """The JWT key travels as MUX_JWT_PRIVATE_KEY_B64, its PEM base64-encoded on one
+    line: dstack would hand a multi-line value to the container with literal
+    backslash-n for its line breaks (driver/dstack_env.py), and the mux could not read
+    that. compose/mux.yml decodes it into MUX_JWT_PRIVATE_KEY before the mux starts
+    (components/mux_jwt_key.py). Without it the mux makes a new key at each boot."""
     values: dict[str, pulumi.Input[str]] = {
         "MUX_REGISTER_KEY": register_key,
         "MUX_ADMIN_TOKEN": admin_token,
     }
     optional: dict[str, pulumi.Input[str] | None] = {
+        mux_jwt_key.ENV_NAME: jwt_private_key_b64,
         "TELEGRAM_BOT_TOKEN": telegram_bot_token,
         "DISCORD_BOT_TOKEN": discord_bot_token,
     }

@@ -22,6 +22,8 @@ READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 DEFAULT_ORGANIZATION = "organization"
 KEY_FINGERPRINT_FIELD = "keyFingerprint"
 REGISTER_KEY_FINGERPRINT_FIELD = "registerKeyFingerprint"
+# The key id the mux's JWKS serves: public, and its fingerprint for the key guard.
+JWT_KEY_ID_FIELD = "jwtKeyId"
 READ_ATTEMPTS = 10
 READ_RETRY_SECONDS = 0.3
 
@@ -70,3 +72,7 @@ class DeployedStack:
 
     def mux_register_key_fingerprint(self) -> str | None:
         return _field(self._outputs.get("mux"), REGISTER_KEY_FINGERPRINT_FIELD)
+
+    def mux_jwt_key_id(self) -> str | None:
+        """None also for a mux deployed before the key was sent (it had none to keep)."""
+        return _field(self._outputs.get("mux"), JWT_KEY_ID_FIELD)

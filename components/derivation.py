@@ -233,10 +233,9 @@ def mux_admin_token(mux_master_key: str) -> str:
 def mux_jwt_private_key_pem(mux_master_key: str) -> str:
     """MUX_JWT_PRIVATE_KEY: Ed25519 PKCS#8 PEM (multi-line) from the HKDF seed.
 
-    Pinning it would keep runtime JWTs valid across mux restarts, but the program
-    does not send it: dstack would deliver its line breaks as literal backslash-n
-    and the mux would not start (driver/dstack_env.py). The scheme stays pinned by
-    tests, for a mux that can take the key some other way.
+    A stable key keeps the mux's JWKS key id across restarts, so gateways keep
+    accepting its inbound JWTs. The PEM reaches the mux base64-encoded on one line
+    (components/mux_jwt_key.py): dstack cannot deliver its line breaks.
     """
     (seed,) = _hkdf_many(mux_master_key, (MUX_JWT_KEY_LABEL,), "mux master key")
     return _pkcs8_pem(seed)

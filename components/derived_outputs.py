@@ -47,6 +47,7 @@ def tenant_key_outputs(master_key: pulumi.Input[str] | SecretValue) -> TenantKey
 class MuxKeyOutputs:
     register_key: pulumi.Output[str]  # secret
     admin_token: pulumi.Output[str]  # secret
+    jwt_private_key_pem: pulumi.Output[str]  # secret
 
 
 def mux_key_outputs(mux_master_key: pulumi.Input[str]) -> MuxKeyOutputs:
@@ -54,4 +55,5 @@ def mux_key_outputs(mux_master_key: pulumi.Input[str]) -> MuxKeyOutputs:
     return MuxKeyOutputs(
         register_key=pulumi.Output.secret(keys.apply(lambda k: k.register_key)),
         admin_token=pulumi.Output.secret(keys.apply(lambda k: k.admin_token)),
+        jwt_private_key_pem=pulumi.Output.secret(keys.apply(lambda k: k.jwt_private_key_pem)),
     )

@@ -1,16 +1,18 @@
-"""Refusing a new MASTER_KEY (or mux register key) for what is already running.
+"""Refusing a new MASTER_KEY (or mux register key or JWT key) for what is already running.
 
 A running tenant's MASTER_KEY encrypts its R2 state and is the root of its gateway token
 and device identity (openclawId); the mux register key is held by every tenant that
-joined the mux. A changed key deploys as a quiet in-place update, so the program compares
-a fingerprint of each key with the one the last deployment exported, and fails the
-preview, naming what would be lost, unless the operator opted in for that tenant or mux.
+joined the mux; the gateways cache the public half of the mux's JWT key. A changed key
+deploys as a quiet in-place update, so the program compares a fingerprint of each key
+with the one the last deployment exported, and fails the preview, naming what would be
+lost, unless the operator opted in for that tenant or mux.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 
@@ -51,22 +53,61 @@ def refusal(guarded: GuardedKey, deployed: str | None, current: str, allowed: bo
     )
 
 
+# What a key that is no longer configured is fingerprinted as: it differs from any key.
+NO_KEY: Final = "none"
+
+
+@dataclass(frozen=True)
+class KeyToCheck:
+    key: pulumi.Output[str] | None  # secret; None when no key is configured any more
+    deployed_fingerprint: pulumi.Input[str | None]  # what the last deployment exported
+    guarded: GuardedKey
+    fingerprint: Callable[[str], str] = key_fingerprint  # public, equal exactly when the key is
+
+
+def checked_keys(keys: Sequence[KeyToCheck], allowed: bool) -> list[pulumi.Output[str] | None]:
+    """Each key (None stays None), once none of them differs from the deployed one (or
+    the change is allowed).
+
+    Everything that deploys a key takes it from here, so a refused key fails the preview
+    and never reaches a CVM. The keys are checked together so that one error names every
+    refused key: separate checks would each fail on their own, and the run reports only
+    the first failure."""
+
+    def check(values: list[Any]) -> list[Any]:
+        current, deployed = values[: len(keys)], values[len(keys) :]
+        messages = [
+            message
+            for spec, key, last in zip(keys, current, deployed, strict=True)
+            if (
+                message := refusal(
+                    spec.guarded, last, NO_KEY if key is None else spec.fingerprint(key), allowed
+                )
+            )
+            is not None
+        ]
+        if messages:
+            raise pulumi.RunError("\n".join(messages))
+        return current
+
+    checked = pulumi.Output.all(
+        *(spec.key for spec in keys), *(spec.deployed_fingerprint for spec in keys)
+    ).apply(check)
+    return [
+        None
+        if spec.key is None
+        else pulumi.Output.secret(checked.apply(lambda values, i=index: values[i]))
+        for index, spec in enumerate(keys)
+    ]
+
+
 def checked_key(
     key: pulumi.Output[str],
-    deployed_fingerprint: pulumi.Output[Any],
+    deployed_fingerprint: pulumi.Input[str | None],
     guarded: GuardedKey,
     allowed: bool,
 ) -> pulumi.Output[str]:
-    """The key, once it is known not to differ from the deployed one (or allowed to).
-
-    Everything that deploys the key takes it from here, so a refused key fails the
-    preview and never reaches a CVM."""
-
-    def check(values: list[Any]) -> str:
-        current_key, deployed = values
-        message = refusal(guarded, deployed, key_fingerprint(current_key), allowed)
-        if message is not None:
-            raise pulumi.RunError(message)
-        return current_key
-
-    return pulumi.Output.secret(pulumi.Output.all(key, deployed_fingerprint).apply(check))
+    """One key, checked as checked_keys does."""
+    (checked,) = checked_keys([KeyToCheck(key, deployed_fingerprint, guarded)], allowed)
+    assert checked is not None  # a given key comes back as an Output
+    return checked

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import config_checks
+from components import config_checks, mux_jwt_key
 from components.config_keys import (
     DEFAULT_S3_PREFIX,
     MAX_ROLLOUT_WAVE,
@@ -117,6 +117,7 @@ class MuxSecrets:
     master_key: SecretValue | None = field(repr=False)
     register_key: SecretValue | None = field(repr=False)
     admin_token: SecretValue | None = field(repr=False)
+    jwt_private_key: SecretValue | None = field(repr=False)  # an Ed25519 PEM, checked
     telegram_bot_token: SecretValue | None = field(repr=False)
     discord_bot_token: SecretValue | None = field(repr=False)
 
@@ -689,16 +690,11 @@ def _mux_settings(
                 problems.add(key, "is required unless muxMasterKey is set to derive it")
     elif len(secret["muxMasterKey"]) < MIN_MASTER_KEY_LENGTH:
         problems.add("muxMasterKey", f"is too short (at least {MIN_MASTER_KEY_LENGTH} characters)")
-    if secret["muxJwtPrivateKey"] is not None:
-        # dstack hands env values to the container with each line break as a literal
-        # backslash-n (driver/dstack_env.py), and the mux then cannot read the PEM and
-        # does not start: that takes every tenant's chat down.
-        problems.add(
-            "muxJwtPrivateKey",
-            "cannot reach the mux intact: dstack delivers env values with line breaks "
-            "turned into literal \\n, so the mux could not read the PEM and would not "
-            "start; remove it (the mux makes its own key at each boot)",
-        )
+    jwt_key = secret["muxJwtPrivateKey"]
+    # A key the mux could not load would stop it at boot: refused here, at preview.
+    jwt_key_problem = mux_jwt_key.problem(jwt_key.reveal()) if jwt_key is not None else None
+    if jwt_key_problem is not None:
+        problems.add("muxJwtPrivateKey", jwt_key_problem)
 
     username = _optional(scalars["muxTelegramBotUsername"])
     if username is not None and not _TELEGRAM_USERNAME.fullmatch(username.lstrip("@")):
@@ -719,6 +715,7 @@ def _mux_settings(
             master_key=secret["muxMasterKey"],
             register_key=secret["muxRegisterKey"],
             admin_token=secret["muxAdminToken"],
+            jwt_private_key=jwt_key,
             telegram_bot_token=secret["muxTelegramBotToken"],
             discord_bot_token=secret["muxDiscordBotToken"],
         ),

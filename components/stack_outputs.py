@@ -12,7 +12,7 @@ URLs in their own outputs keeps them readable in every consuming stack.
     tenantSecrets    {name: {gatewayToken, dashboardUrl, s3AccessKeyId, s3SecretAccessKey}}  secret
     mux              {name, cvmId, appId, gatewayBaseDomain, composeHash, repairGeneration,
                       baseUrl, healthUrl, phalaDashboardUrl, registerKeyFingerprint,
-                      channels} | null
+                      channels, jwtKeyId} | null
     muxSecrets       {registerKey, adminToken} | null                                      secret
 """
 
@@ -24,7 +24,11 @@ from typing import Any, Final
 import pulumi
 
 from components import urls
-from components.deployed_stack import KEY_FINGERPRINT_FIELD, REGISTER_KEY_FINGERPRINT_FIELD
+from components.deployed_stack import (
+    JWT_KEY_ID_FIELD,
+    KEY_FINGERPRINT_FIELD,
+    REGISTER_KEY_FINGERPRINT_FIELD,
+)
 from components.drift_repair import REPAIR_GENERATION_FIELD
 from components.mux_server import MuxServer
 from components.openclaw_tenant import OpenClawTenant, s3_output_fields
@@ -80,6 +84,9 @@ def mux_outputs(mux: MuxServer, name: str) -> dict[str, Any]:
         # refuses a channel the mux does not serve instead of minting a token
         # nobody can redeem.
         MUX_CHANNELS_FIELD: list(mux.channels),
+        # Added within contract v1 too: the key id the mux's JWKS serves (null when it
+        # makes its own key at each boot), which the JWT key guard compares.
+        JWT_KEY_ID_FIELD: mux.jwt_key_id,
     }
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components import derivation
 from components.config_keys import TENANT_SECRETS_KEY
 from components.settings import ConfigProblem, SettingsError
 from plan.evaluate import read_stack_config
@@ -64,8 +65,15 @@ def _holds_encrypted(value: Any) -> bool:
     return _is_encrypted(value)
 
 
+# Secrets whose form the settings check, so their stand-in must have that form too.
+JWT_KEY_SETTING = "muxJwtPrivateKey"
+
+
 def _replace_secure(value: Any, path: str) -> Any:
     ciphertext = _ciphertext(value)
+    if ciphertext is not None and path == JWT_KEY_SETTING:
+        # An Ed25519 PEM (settings refuse anything else), new with every new ciphertext.
+        return derivation.mux_jwt_private_key_pem(placeholder(path, ciphertext))
     if ciphertext is not None:
         return placeholder(path, ciphertext)
     if isinstance(value, dict):

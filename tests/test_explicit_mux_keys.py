@@ -3,8 +3,8 @@
 The README's migration path keeps a running mux's own register key and admin token
 while adding muxMasterKey. Tenants receive the register key in their bootstrap config
 on first boot only, so if a derived key won, every running tenant would drop off the mux.
-The mux's JWT signing key is never sent (dstack cannot deliver a multi-line PEM intact),
-so neither the derived one nor an explicit `muxJwtPrivateKey` reaches the mux.
+An explicit `muxJwtPrivateKey` likewise wins over the JWT signing key derived from
+muxMasterKey; either reaches the mux as one base64 line (components/mux_jwt_key.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import derivation
+from components import derivation, mux_jwt_key
 from components.key_change import key_fingerprint
 from driver import protocol
 from plan.evaluate import ProgramRun, is_secret, run_program, unwrap
@@ -99,15 +99,32 @@ def test_all_explicit_mux_secrets_together_leave_nothing_derived() -> None:
         assert derived not in everything
 
 
-def test_no_jwt_signing_key_reaches_the_mux_derived_or_explicit() -> None:
-    env = unwrap(mux_env(run_with_explicit(*EXPLICIT)))
-    assert protocol.env_value_var("MUX_JWT_PRIVATE_KEY") not in env
-    everything = json.dumps([unwrap(r.inputs) for r in run_with_explicit().registrations])
-    assert DERIVED.jwt_private_key_pem.splitlines()[1] not in everything
+JWT_ENV_VAR = protocol.env_value_var(mux_jwt_key.ENV_NAME)
 
 
-def test_an_explicit_mux_jwt_key_is_refused_naming_the_key() -> None:
+def test_the_derived_jwt_key_reaches_the_mux_as_one_secret_base64_line() -> None:
+    env = mux_env(run_with_explicit(*EXPLICIT))
+    assert is_secret(env[JWT_ENV_VAR])
+    assert unwrap(env[JWT_ENV_VAR]) == mux_jwt_key.env_value(DERIVED.jwt_private_key_pem)
+    assert base64.b64decode(unwrap(env[JWT_ENV_VAR])).decode() == DERIVED.jwt_private_key_pem
+
+
+def test_an_explicit_jwt_key_beats_the_derived_one_and_sets_the_exported_key_id() -> None:
     config, secret_keys = prod_config()
-    config["muxJwtPrivateKey"] = derivation.mux_jwt_private_key_pem("another-root-0123456789")
-    with pytest.raises(pulumi.RunError, match="muxJwtPrivateKey"):
+    explicit = derivation.mux_jwt_private_key_pem("another-root-0123456789abcdef0123")
+    # As an operator's file may hold it: CRLF line ends, a trailing blank line.
+    config["muxJwtPrivateKey"] = explicit.replace("\n", "\r\n") + "\r\n"
+    run = run_program(config, [*secret_keys, "muxJwtPrivateKey"])
+    env = unwrap(mux_env(run))
+    assert env[JWT_ENV_VAR] == mux_jwt_key.env_value(explicit)  # re-encoded, the same key
+    assert run.plain_exports["mux"]["jwtKeyId"] == mux_jwt_key.key_id(explicit)
+    assert mux_jwt_key.key_id(explicit) != mux_jwt_key.key_id(DERIVED.jwt_private_key_pem)
+
+
+def test_an_explicit_jwt_key_the_mux_could_not_load_fails_the_run_naming_the_key() -> None:
+    config, secret_keys = prod_config()
+    config["muxJwtPrivateKey"] = (
+        "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----"
+    )
+    with pytest.raises(pulumi.RunError, match="muxJwtPrivateKey: is not a PEM private key"):
         run_program(config, [*secret_keys, "muxJwtPrivateKey"])

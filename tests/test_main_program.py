@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import derivation
+from components import derivation, mux_jwt_key
 from components.derivation import derive_mux_keys
 from components.key_change import key_fingerprint
 from components.openclaw_config import INBOUND_URL_TEMPLATE
@@ -307,6 +307,7 @@ def test_mux_env_carries_its_secrets(prod_run: ProgramRun) -> None:
     expected = {
         "MUX_REGISTER_KEY": keys.register_key,
         "MUX_ADMIN_TOKEN": keys.admin_token,
+        "MUX_JWT_PRIVATE_KEY_B64": mux_jwt_key.env_value(keys.jwt_private_key_pem),
         "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
         "DISCORD_BOT_TOKEN": DISCORD_TOKEN,
     }
@@ -318,12 +319,17 @@ def test_mux_env_carries_its_secrets(prod_run: ProgramRun) -> None:
     assert plain[protocol.env_value_var("MUX_TELEGRAM_BOT_USERNAME")] == "openclaw_example_bot"
 
 
-def test_mux_gets_no_jwt_key_even_with_a_master_key_to_derive_it(prod_run: ProgramRun) -> None:
-    # dstack would hand the PEM over with literal \n for its line breaks and the
-    # mux would not start (driver/dstack_env.py): it makes its own key instead.
+def test_mux_gets_its_jwt_key_on_one_line_and_never_the_multi_line_pem(
+    prod_run: ProgramRun,
+) -> None:
+    # dstack would hand a multi-line PEM over with literal \n for its line breaks and
+    # the mux would not start (driver/dstack_env.py); compose/mux.yml decodes this one.
     plain = unwrap(_env(prod_run, "openclaw-mux"))
-    assert "MUX_JWT_PRIVATE_KEY" not in plain[protocol.ENV_KEYS].split(",")
-    assert protocol.env_value_var("MUX_JWT_PRIVATE_KEY") not in plain
+    names = plain[protocol.ENV_KEYS].split(",")
+    assert "MUX_JWT_PRIVATE_KEY_B64" in names and "MUX_JWT_PRIVATE_KEY" not in names
+    assert "\n" not in plain[protocol.env_value_var("MUX_JWT_PRIVATE_KEY_B64")]
+    pem = derivation.derive_mux_keys(MUX_MASTER_KEY).jwt_private_key_pem
+    assert prod_run.plain_exports["mux"]["jwtKeyId"] == mux_jwt_key.key_id(pem)
 
 
 def test_every_cvm_env_value_reaches_its_container_intact_through_dstack(
@@ -445,6 +451,7 @@ def _secret_values(config: dict[str, Any], run: ProgramRun) -> set[str]:
     mux_keys = derivation.derive_mux_keys(MUX_MASTER_KEY)
     values |= {mux_keys.register_key, mux_keys.admin_token}
     values |= set(mux_keys.jwt_private_key_pem.splitlines()[1:-1])
+    values.add(mux_jwt_key.env_value(mux_keys.jwt_private_key_pem))  # its one-line form
     for tenant in config["tenants"]:
         key = master_key_for(tenant["name"])
         keys = derivation.derive_tenant_keys(key)

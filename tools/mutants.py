@@ -23,25 +23,26 @@ class Mutant:
 
 MAIN_PROGRAM = "tests/test_main_program.py"
 EXPLICIT_MUX_KEYS = "tests/test_explicit_mux_keys.py"
+MUX_RESTART = "tests/test_mux_restart.py"
 DERIVED_OUTPUTS = "tests/components/test_derived_outputs.py"
 DERIVATION = "tests/components/test_derivation.py"
 SETTINGS = "tests/components/test_settings.py"
 DETERMINISM = "tests/test_determinism.py"
-DRIVER_UNIT = "tests/driver/test_phala_cvm.py"
+DRIVER_UNIT = "tests/driver/test_env_handoff.py"
+DRIVER_SCRUB = "tests/driver/test_scrub.py"
 DRIVER_SAFETY = "tests/driver/test_driver_safety_with_emulator.py"
-EMULATOR = "tests/driver/test_deploy_with_emulator.py"
-EMULATOR_DELETE = (
-    f"{EMULATOR}::test_delete_removes_the_recorded_cvm",
-    f"{EMULATOR}::test_deleting_twice_succeeds_the_second_time_as_already_gone",
-    f"{EMULATOR}::test_openclaw_compose_never_lands_on_the_mux_cvm_and_never_deletes_it",
+DRIVER_DELETE = (
+    "tests/driver/test_delete.py::test_delete_removes_the_recorded_cvm",
+    "tests/driver/test_delete.py::test_deleting_twice_succeeds_the_second_time_as_already_gone",
+    "tests/driver/test_update.py::"
+    "test_openclaw_compose_never_lands_on_the_mux_cvm_and_never_deletes_it",
 )
-EMULATOR_SECRETS = (
-    f"{EMULATOR}::test_create_waits_for_running_and_reports_the_cvm_it_made",
-    f"{EMULATOR}::test_hostile_secret_values_arrive_byte_exact",
-    f"{EMULATOR}::test_a_value_with_all_three_quote_kinds_fails_naming_the_key_not_the_value",
-    f"{EMULATOR}::test_no_secret_reaches_output_error_messages_or_cli_argv",
-    f"{EMULATOR}::test_wrong_api_key_is_a_clear_error",
+DRIVER_SECRETS = (
+    "tests/driver/test_create.py::test_create_waits_for_running_and_reports_the_cvm_it_made",
+    "tests/driver/test_secrets_in_transit.py",
 )
+DRIVER_LIFECYCLE = "tests/driver/test_service_lifecycle.py"
+DRIVER_WAITING = "tests/driver/test_waiting.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # ---------------------------------------------------------------- derivation
@@ -183,28 +184,37 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     # ---------------------------------------------------------------- driver
     Mutant(
-        "driver: env file world-readable",
-        "driver/phala_cvm.py",
-        "descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)",
-        "descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)",
-        "the env file is 0600",
-        (DRIVER_SAFETY, DRIVER_UNIT),
+        "driver: the env handed over in a file",
+        "driver/deployer.py",
+        '[*args, option("env", pipe.path)], f"creating CVM {spec.name}"',
+        '[*args, option("env", str(write_private(workdir / "e.env", pipe._data.decode())))], '
+        'f"creating CVM {spec.name}"',
+        "the CVM's secrets never rest on disk",
+        (DRIVER_SAFETY, *DRIVER_SECRETS),
+    ),
+    Mutant(
+        "driver: the CLI outlives a killed driver",
+        "driver/cli.py",
+        "        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)\n",
+        "        pass\n",
+        "no phala CLI outlives its driver",
+        ("tests/driver/test_interrupts.py",),
     ),
     Mutant(
         "driver: temp dir world-readable",
-        "driver/phala_cvm.py",
+        "driver/env_handoff.py",
         "        path.chmod(0o700)\n",
         "        path.chmod(0o755)\n",
-        "the temp dir holding the env file is 0700",
+        "the driver's work dir is 0700",
         (DRIVER_SAFETY, DRIVER_UNIT),
     ),
     Mutant(
         "driver: temp dir left behind",
-        "driver/phala_cvm.py",
+        "driver/env_handoff.py",
         "    finally:\n        shutil.rmtree(path, ignore_errors=True)\n",
         "    finally:\n        pass\n",
         "temp files are removed on every exit path",
-        (DRIVER_UNIT, f"{EMULATOR}::test_delete_removes_the_recorded_cvm"),
+        (DRIVER_UNIT, DRIVER_DELETE[0]),
     ),
     Mutant(
         "driver: final scrub of the exit message dropped",
@@ -212,7 +222,7 @@ MUTANTS: tuple[Mutant, ...] = (
         'print(scrub(f"openclaw-phala: error: {error}"), file=sys.stderr, flush=True)',
         'print(f"openclaw-phala: error: {error}", file=sys.stderr, flush=True)',
         "no secret in the driver's error messages",
-        (DRIVER_SAFETY, DRIVER_UNIT, *EMULATOR_SECRETS),
+        (DRIVER_SAFETY, *DRIVER_SECRETS),
     ),
     Mutant(
         "driver: env secrets not scrubbed",
@@ -220,47 +230,63 @@ MUTANTS: tuple[Mutant, ...] = (
         "        scrub = Scrubber([*spec.secret_values, api_key])\n",
         "        scrub = Scrubber([api_key])\n",
         "no secret in the driver's output",
-        (DRIVER_SAFETY, DRIVER_UNIT, *EMULATOR_SECRETS),
+        (DRIVER_SAFETY, *DRIVER_SECRETS),
     ),
     Mutant(
         "driver: multi-line secrets not scrubbed line by line",
-        "driver/phala_cvm.py",
+        "driver/scrub.py",
         "variants.update(line for line in secret.splitlines() if len(line) >= 8)",
         "pass",
         "no line of a PEM key in the driver's output",
-        (DRIVER_UNIT, *EMULATOR_SECRETS),
+        (DRIVER_SCRUB, *DRIVER_SECRETS),
     ),
     Mutant(
         "driver: env value quoted lossily",
-        "driver/phala_cvm.py",
+        "driver/env_handoff.py",
         'if \'"\' not in value and "\\\\n" not in value and "\\\\r" not in value:',
         "if '\"' not in value:",
         "secret values arrive byte-exact",
-        (DRIVER_UNIT, *EMULATOR_SECRETS),
+        (DRIVER_UNIT, *DRIVER_SECRETS),
     ),
     Mutant(
         "driver: the CLI sees the operator's HOME",
-        "driver/phala_cvm.py",
+        "driver/cli.py",
         '"HOME": str(home),',
         '"HOME": environ.get("HOME", str(home)),',
         "nothing on the operator's machine (such as ~/.ssh keys) changes a deploy",
-        (DRIVER_SAFETY, DRIVER_UNIT, *EMULATOR_SECRETS),
+        (DRIVER_SAFETY, *DRIVER_SECRETS),
     ),
     Mutant(
         "driver: a failed delete reported as success",
-        "driver/phala_cvm.py",
-        "if result.returncode != 0 and deployer.api.get_cvm(cvm_id) is not None:",
-        "if result.returncode != 0 and deployer.api.get_cvm(cvm_id) is None:",
+        "driver/deployer.py",
+        "            if current is None or cvm_state.is_dying(current):\n                break",
+        "            if True:\n                break",
         "a CVM is dropped from state only once it is deleted",
-        (DRIVER_SAFETY, DRIVER_UNIT, *EMULATOR_DELETE),
+        (DRIVER_SAFETY, *DRIVER_DELETE),
     ),
     Mutant(
         "driver: delete skips the role check",
-        "driver/phala_cvm.py",
-        '    deployer.check_role(existing)\n    _log(deployer.scrub, f"deleting CVM',
-        '    _log(deployer.scrub, f"deleting CVM',
+        "driver/deployer.py",
+        '            self.check_role(existing)\n            self.log(f"deleting CVM',
+        '            self.log(f"deleting CVM',
         "a tenant's delete never removes the mux (or another CVM)",
-        (DRIVER_SAFETY, DRIVER_UNIT, *EMULATOR_DELETE),
+        (DRIVER_SAFETY, *DRIVER_DELETE),
+    ),
+    Mutant(
+        "driver: an update counted done while still in progress",
+        "driver/waiting.py",
+        "            if not cvm_state.in_progress(cvm):\n                failure",
+        "            if True:\n                failure",
+        "a deploy ends only once the CVM has restarted on what was sent",
+        (DRIVER_WAITING, DRIVER_LIFECYCLE),
+    ),
+    Mutant(
+        "driver: a dying CVM adopted",
+        "driver/deployer.py",
+        "        live = [cvm for cvm in matches if not cvm_state.is_dying(cvm)]",
+        "        live = list(matches)",
+        "a CVM being deleted is never adopted; its name is reused only once it is gone",
+        (DRIVER_LIFECYCLE,),
     ),
     # ---------------------------------------------------------------- settings
     Mutant(
@@ -351,6 +377,38 @@ MUTANTS: tuple[Mutant, ...] = (
         'register_key=field("muxSecrets", "registerKey"),',
         "the register key stays secret across a StackReference",
         ("tests/components/test_mux_reference.py", "tests/test_stack_reference.py"),
+    ),
+    Mutant(
+        "mux: the JWT key guard never sees the deployed key id",
+        "components/mux_server.py",
+        "        pem,\n        args.deployed_jwt_key_id,\n",
+        "        pem,\n        None,\n",
+        "a new JWT key for a running mux is refused unless muxAllowKeyChange",
+        (MUX_RESTART,),
+    ),
+    Mutant(
+        "mux: JWT key sent as its multi-line PEM",
+        "components/mux_server.py",
+        "else pulumi.Output.secret(jwt_pem.apply(mux_jwt_key.env_value))",
+        "else pulumi.Output.secret(jwt_pem)",
+        "the mux's JWT key reaches it intact through dstack",
+        (MAIN_PROGRAM, EXPLICIT_MUX_KEYS, MUX_RESTART),
+    ),
+    Mutant(
+        "mux: compose wrapper runs the mux without exec",
+        "compose/mux.yml",
+        '        exec "$$@"\n',
+        '        "$$@"\n',
+        "node stays the container's main process and gets the stop signal",
+        (MUX_RESTART,),
+    ),
+    Mutant(
+        "settings: explicit JWT key accepted unchecked",
+        "components/settings.py",
+        "jwt_key_problem = mux_jwt_key.problem(jwt_key.reveal()) if jwt_key is not None else None",
+        "jwt_key_problem = None",
+        "a JWT key the mux could not load fails the preview, never a running mux",
+        (SETTINGS, EXPLICIT_MUX_KEYS),
     ),
     # ---------------------------------------------------------------- determinism
     Mutant(

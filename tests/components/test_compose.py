@@ -56,7 +56,7 @@ def test_every_tenant_env_var_reaches_the_container() -> None:
 
 
 def test_every_mux_env_var_reaches_the_container() -> None:
-    env = mux_env("r", "a", "t", "d", "bot_user")
+    env = mux_env("r", "a", "j", "t", "d", "bot_user")
     assert set(env.values) <= compose.forwarded_env_names(compose.mux_compose(IMAGE))
 
 

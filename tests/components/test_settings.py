@@ -495,7 +495,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], set[str] | None, str, str]] = [
         "unless muxMasterKey",
     ),
     (
-        "mux JWT key, which dstack could not deliver intact",
+        "mux JWT key that is not a PEM",
         mux_config(muxJwtPrivateKey="not a pem"),
         {
             "tenantSecrets",
@@ -505,7 +505,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], set[str] | None, str, str]] = [
             "muxJwtPrivateKey",
         },
         "muxJwtPrivateKey",
-        "cannot reach the mux intact",
+        "must be a PEM private key",
     ),
     ("mux without an image", mux_config(muxImage=""), None, "muxImage", "required"),
     (
@@ -658,20 +658,32 @@ def test_messages_never_contain_secret_values() -> None:
     assert "not-a-pem-secret-material" not in str(info.value)
 
 
-def test_even_a_valid_jwt_pem_is_refused_because_dstack_breaks_its_line_breaks() -> None:
-    secret = {
-        "tenantSecrets",
-        "redpillApiKey",
-        "muxMasterKey",
-        "muxTelegramBotToken",
-        "muxJwtPrivateKey",
-    }
+JWT_KEY_SECRETS = {
+    "tenantSecrets",
+    "redpillApiKey",
+    "muxMasterKey",
+    "muxTelegramBotToken",
+    "muxJwtPrivateKey",
+}
+
+
+def test_an_ed25519_jwt_pem_is_accepted_and_kept_secret() -> None:
+    pem = _pem()
+    settings = parse_settings(raw(mux_config(muxJwtPrivateKey=pem), JWT_KEY_SECRETS))
+    assert settings.mux is not None
+    jwt_key = settings.mux.secrets.jwt_private_key
+    assert jwt_key is not None and jwt_key.reveal() == pem
+    assert "BEGIN" not in repr(settings)
+
+
+def test_a_jwt_pem_pasted_with_literal_backslash_n_is_refused_without_echoing_it() -> None:
+    pem = _pem()
     with pytest.raises(SettingsError) as info:
-        parse_settings(raw(mux_config(muxJwtPrivateKey=_pem()), secret))
+        parse_settings(raw(mux_config(muxJwtPrivateKey=pem.replace("\n", "\\n")), JWT_KEY_SECRETS))
     message = str(info.value)
-    assert "muxJwtPrivateKey" in message
-    assert "literal \\n" in message
-    assert "BEGIN PRIVATE KEY" not in message
+    assert "openclaw-phala:muxJwtPrivateKey" in message
+    assert "literal \\n" in message and "< key.pem" in message
+    assert pem.splitlines()[1] not in message and "BEGIN PRIVATE KEY" not in message
 
 
 def test_local_tenant_has_no_r2_settings() -> None:

@@ -18,8 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from components import mux_jwt_key
 from components.compose import mux_compose, openclaw_compose
 from components.cvm_env import CvmEnv, mux_env, tenant_env
+from components.derivation import mux_jwt_private_key_pem
 from components.phala_cvm import HealthCheck, PhalaCvmArgs, driver_environment
 from components.settings import PhalaSettings
 from driver import protocol
@@ -217,7 +219,12 @@ def driver_inputs(
 def default_env(role: str) -> CvmEnv:
     if role == "mux":
         return mux_env(
-            "mux-register-key-0123456789", "mux-admin-token-0123456789", None, None, None
+            "mux-register-key-0123456789",
+            "mux-admin-token-0123456789",
+            mux_jwt_key.env_value(mux_jwt_private_key_pem("mux-root-for-driver-tests-0123456789")),
+            None,
+            None,
+            None,
         )
     return tenant_env(MASTER_KEY, REDPILL_KEY, None, None)
 

@@ -6,12 +6,14 @@ import re
 
 import pytest
 
+from components import mux_jwt_key
 from driver import protocol
 from driver.scrub import REDACTED
 from tests.driver.driver_sandbox import (
     HOSTILE_SECRETS,
     UNDELIVERABLE_SECRETS,
     Sandbox,
+    default_env,
     driver_inputs,
     only_cvm,
     provisions,
@@ -28,6 +30,17 @@ def test_hostile_secret_values_arrive_byte_exact(sandbox: Sandbox) -> None:
     decrypted = emulator.decrypted_env(only_cvm(emulator, "jack-gateway"))
     assert decrypted == HOSTILE_SECRETS
     assert list(decrypted) == list(HOSTILE_SECRETS)
+
+
+def test_the_mux_jwt_key_reaches_the_cvm_on_one_line_byte_exact(sandbox: Sandbox) -> None:
+    env = default_env("mux")
+
+    result = sandbox.run("create", driver_inputs("kim-mux", role="mux", env=env))
+
+    assert result.returncode == 0, result.stderr
+    decrypted = sandbox.emulator.decrypted_env(only_cvm(sandbox.emulator, "kim-mux"))
+    assert decrypted[mux_jwt_key.ENV_NAME] == env.values[mux_jwt_key.ENV_NAME]
+    assert decrypted[mux_jwt_key.ENV_NAME] not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("name", sorted(UNDELIVERABLE_SECRETS))

@@ -101,7 +101,7 @@ def test_cvm_stuck_starting_times_out_and_a_rerun_adopts_it(sandbox: Sandbox) ->
     timed_out = sandbox.run("create", inputs)
     emulator.reset_faults()  # the platform recovers and the CVM finishes booting
     emulator.set_status("vera-gateway", STATUS_RUNNING)
-    rerun = sandbox.run("create", inputs)
+    rerun = sandbox.run("create", driver_inputs("vera-gateway"))
 
     assert timed_out.returncode == 1
     assert "vera-gateway" in timed_out.stderr

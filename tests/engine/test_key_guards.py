@@ -4,6 +4,8 @@ the opt-in lets it through once; removing the opt-in afterwards changes nothing.
 
 from __future__ import annotations
 
+from components import mux_jwt_key
+from components.derivation import derive_mux_keys
 from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import STACK, local_stack_config, write_requests
@@ -72,11 +74,19 @@ def test_a_changed_mux_register_key_is_refused_until_mux_allow_key_change(
     preview = workspace.run("preview", "--stack", STACK)
     assert preview.returncode != 0
     assert f"openclaw-phala:muxMasterKey (mux {MUX}): differs from the key" in preview.output
+    # The JWT signing key derives from the same root: the same error names it too.
+    assert f"openclaw-phala:muxMasterKey (mux {MUX}, JWT signing key): differs" in preview.output
     assert "muxAllowKeyChange: true" in preview.output
+    old_jwt_key = emulator.decrypted_env(emulator.cvm_by_name(MUX))[mux_jwt_key.ENV_NAME]
 
     workspace.write_plain_config(STACK, {"muxAllowKeyChange": True})
     workspace.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
     new_register_key = emulator.decrypted_env(emulator.cvm_by_name(MUX))["MUX_REGISTER_KEY"]
     assert new_register_key != old_register_key
+    new_jwt_key = emulator.decrypted_env(emulator.cvm_by_name(MUX))[mux_jwt_key.ENV_NAME]
+    assert new_jwt_key == mux_jwt_key.env_value(
+        derive_mux_keys(NEW_MUX_MASTER_KEY).jwt_private_key_pem
+    )
+    assert new_jwt_key != old_jwt_key
     workspace.write_plain_config(STACK, {"muxAllowKeyChange": False})
     workspace.run("preview", "--expect-no-changes", "--stack", STACK).expect_success()

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from components import mux_jwt_key
 from components.derivation import derive_mux_keys, derive_tenant_keys
 from emulators.cloudflare import DEFAULT_API_TOKEN, CloudflareEmulator
 from emulators.phala import DEFAULT_API_KEY, PhalaCloudEmulator
@@ -119,6 +120,7 @@ def every_secret(run: ScanRun) -> dict[str, str]:
     secrets["mux derived register key (unused: explicit wins)"] = mux.register_key
     secrets["mux admin token"] = mux.admin_token
     secrets["mux JWT private key"] = mux.jwt_private_key_pem
+    secrets["mux JWT private key (one-line form)"] = mux_jwt_key.env_value(mux.jwt_private_key_pem)
     for token_id, token in run.cloudflare.tokens().items():
         value = run.cloudflare.token_value(token_id)
         secrets[f"{token['name']} value"] = value
@@ -195,7 +197,7 @@ def test_show_secrets_returns_every_secret_the_stack_holds(scan: ScanRun) -> Non
         # Derived by the image itself from the MASTER_KEY; the program never holds them.
         *(f"{tenant} rclone {what}" for tenant in TENANT_KEYS for what in ("password", "salt")),
         "mux derived register key (unused: explicit wins)",
-        # Not sent: dstack would break its line breaks (driver/dstack_env.py).
+        # Sent only in its one-line form (dstack would break the PEM's line breaks).
         "mux JWT private key",
         "operator Phala API key",
         "operator Cloudflare API token",
@@ -204,6 +206,7 @@ def test_show_secrets_returns_every_secret_the_stack_holds(scan: ScanRun) -> Non
         if label not in not_in_state:
             assert json.dumps(value)[1:-1] in state_text, f"{label} is missing from the state"
     assert json.dumps(scan.secrets["mux JWT private key"])[1:-1] not in state_text
+    assert scan.secrets["mux JWT private key (one-line form)"] in state_text
     for tenant, key in TENANT_KEYS.items():
         assert document["tenantSecrets"][tenant]["gatewayToken"] == (
             derive_tenant_keys(key).gateway_token

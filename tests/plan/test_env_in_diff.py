@@ -41,6 +41,7 @@ BASE: dict[str, Any] = {
     "muxMasterKey": _secure("mux-master"),
     "muxRegisterKey": _secure("register"),
     "muxAdminToken": _secure("admin"),
+    "muxJwtPrivateKey": _secure("jwt"),
     "muxTelegramBotToken": _secure("telegram"),
     "muxDiscordBotToken": _secure("discord"),
 }
@@ -70,6 +71,7 @@ SOURCES: dict[str, Change] = {
     "OPENCLAW_CONFIG_B64": lambda c, _: c.update(muxName="another-mux"),
     "MUX_REGISTER_KEY": lambda c, _: c.update(muxRegisterKey=_secure("new")),
     "MUX_ADMIN_TOKEN": lambda c, _: c.update(muxAdminToken=_secure("new")),
+    "MUX_JWT_PRIVATE_KEY_B64": lambda c, _: c.update(muxJwtPrivateKey=_secure("new")),
     "TELEGRAM_BOT_TOKEN": lambda c, _: c.update(muxTelegramBotToken=_secure("new")),
     "DISCORD_BOT_TOKEN": lambda c, _: c.update(muxDiscordBotToken=_secure("new")),
     "MUX_TELEGRAM_BOT_USERNAME": lambda c, _: c.update(muxTelegramBotUsername="other_bot"),
@@ -80,7 +82,7 @@ def every_variable_the_program_sets() -> dict[str, str]:
     """Variable -> CVM role, from the program's own env rendering with every option on."""
     s3 = S3Credentials("bucket", "prefix", "endpoint", "key-id", "key-secret")
     tenant = tenant_env("master", "redpill", s3, "bootstrap")
-    mux = mux_env("register", "admin", "telegram", "discord", "username")
+    mux = mux_env("register", "admin", "jwt-key-b64", "telegram", "discord", "username")
     return {**dict.fromkeys(tenant.values, "openclaw"), **dict.fromkeys(mux.values, "mux")}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tools.mutants import MUTANTS, Mutant
 from tools.mutation_check import REPO_ROOT, occurrences
@@ -23,8 +24,12 @@ def test_each_mutant_applies_once_compiles_and_names_existing_tests(mutant: Muta
     source = (REPO_ROOT / mutant.path).read_text(encoding="utf-8")
     mutated = source.replace(mutant.original, mutant.replacement)
     assert mutated != source
-    # A mutant that does not even compile would be "killed" without testing anything.
-    compile(mutated, mutant.path, "exec")
+    # A mutant that does not even compile (or parse) would be "killed" without testing
+    # anything.
+    if mutant.path.endswith((".yml", ".yaml")):
+        yaml.safe_load(mutated)
+    else:
+        compile(mutated, mutant.path, "exec")
     for test in mutant.tests:
         assert (REPO_ROOT / test.split("::", 1)[0]).exists(), test
         if "::" in test:
