@@ -61,17 +61,21 @@ def phala_credentials(environ: Mapping[str, str]) -> tuple[str | None, str]:
 
 
 def error_message(status: int, body: bytes, reason: str) -> str:
-    """The service's words for an error: `ERR-xx-yyy: message` for a structured detail,
-    the validation messages for a 422, else the plain detail."""
+    """The service's words for an error: `ERR-xx-yyy: message` for a structured error
+    (at the top level of the body, as the Python and Go SDKs read it, or under `detail`,
+    as the JS SDK also accepts), the validation messages for a 422, else the plain detail."""
     try:
         document = json.loads(body or b"{}")
     except ValueError:
         return reason or "error"
-    detail = document.get("detail") if isinstance(document, dict) else None
-    if isinstance(detail, dict):
-        code, message = detail.get("error_code"), detail.get("message")
+    if not isinstance(document, dict):
+        return reason or "error"
+    detail = document.get("detail")
+    structured = document if "error_code" in document else detail
+    if isinstance(structured, dict):
+        code, message = structured.get("error_code"), structured.get("message")
         text = f"{code}: {message}" if code else str(message or reason or "error")
-        suggestions = detail.get("suggestions")
+        suggestions = structured.get("suggestions")
         if isinstance(suggestions, list) and suggestions:
             text += f" ({suggestions[0]})"
         return text

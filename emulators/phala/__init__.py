@@ -18,9 +18,11 @@ from emulators.phala.behaviour import (
     Behaviour,
     ComposeFileForm,
     DeletedView,
+    DeletingView,
     HashTiming,
     RateLimit,
     Timings,
+    UpdateStatuses,
 )
 from emulators.phala.compose import compose_hash_of, published_ports
 from emulators.phala.crypto import AppEnvKeypair
@@ -33,6 +35,7 @@ from emulators.phala.models import (
     STATUS_STARTING,
     STATUS_STOPPED,
     STATUS_STOPPING,
+    STATUS_UPDATING,
     EmulatedCvm,
     RequestRecord,
 )
@@ -52,16 +55,19 @@ __all__ = [
     "STATUS_STARTING",
     "STATUS_STOPPED",
     "STATUS_STOPPING",
+    "STATUS_UPDATING",
     "AppEnvKeypair",
     "Behaviour",
     "ComposeFileForm",
     "DeletedView",
+    "DeletingView",
     "EmulatedCvm",
     "HashTiming",
     "PhalaCloudEmulator",
     "RateLimit",
     "RequestRecord",
     "Timings",
+    "UpdateStatuses",
     "compose_hash_of",
     "published_ports",
 ]

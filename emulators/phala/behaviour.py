@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from emulators.phala.errors import StructuredPlacement
+
 
 class HashTiming(enum.Enum):
     """When an update's new compose (and its hash) shows in `GET /cvms/{id}`."""
@@ -26,6 +28,20 @@ class DeletedView(enum.Enum):
 
     GONE = "gone"  # 404
     TOMBSTONE = "tombstone"  # 200 with status "deleted" and `deleted_at` set
+
+
+class UpdateStatuses(enum.Enum):
+    """The statuses an update shows (sources name both forms; none gives the order)."""
+
+    PHASED = "phased"  # running (in progress), stopping, stopped, starting, running
+    UPDATING = "updating"  # running (in progress), then "updating" until running again
+
+
+class DeletingView(enum.Enum):
+    """What the service shows of a CVM while its delete runs."""
+
+    LISTED = "listed"  # still read and listed, status "deleting", its name still taken
+    HIDDEN = "hidden"  # 404 and unlisted at once (the row soft-deleted), its name free
 
 
 class ComposeFileForm(enum.Enum):
@@ -70,20 +86,29 @@ class RateLimit:
 class Behaviour:
     timings: Timings = field(default_factory=Timings)
     hash_timing: HashTiming = HashTiming.AT_SETTLE
+    update_statuses: UpdateStatuses = UpdateStatuses.PHASED
+    deleting_view: DeletingView = DeletingView.LISTED
     deleted_view: DeletedView = DeletedView.GONE
     compose_file_form: ComposeFileForm = ComposeFileForm.OBJECT
+    structured_placement: StructuredPlacement = StructuredPlacement.TOP_LEVEL
     # 409 on a PATCH or DELETE while another operation runs on the CVM.
     busy_refuses_changes: bool = True
     rate_limit: RateLimit | None = None
     allow_duplicate_names: bool = False
 
 
-# The modes the driver is tested against: each unsettled behaviour in each of its forms
-# ("default" is the hash at settle, deleted CVMs gone, compose_file an object).
+# The modes the driver is tested against: each unsettled behaviour in each of its forms.
+# "default" is the first form of each (the hash at settle, phased statuses, a deleting CVM
+# listed, a deleted one gone, compose_file an object, structured errors at the top level).
 DRIVER_MODES: dict[str, Behaviour] = {
     "default": Behaviour(),
-    "hash-at-patch": Behaviour(hash_timing=HashTiming.AT_PATCH),
-    "tombstones-and-string-compose": Behaviour(
+    "alternate-update": Behaviour(
+        hash_timing=HashTiming.AT_PATCH,
+        update_statuses=UpdateStatuses.UPDATING,
+        structured_placement=StructuredPlacement.UNDER_DETAIL,
+    ),
+    "tombstones-string-compose": Behaviour(
         deleted_view=DeletedView.TOMBSTONE, compose_file_form=ComposeFileForm.STRING
     ),
+    "deletes-hidden-at-once": Behaviour(deleting_view=DeletingView.HIDDEN),
 }

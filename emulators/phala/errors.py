@@ -1,58 +1,70 @@
 """How the emulated Phala Cloud API answers an error.
 
-The real API is FastAPI: a business error answers `{"detail": {...}}` with a structured
-object (`error_code` "ERR-<module>-<number>", `message`, `details`, `suggestions`,
-`links`), a validation error answers 422 with FastAPI's list
-`{"detail": [{"loc", "msg", "type"}]}`, and some errors carry a plain string `detail`.
-Sources: the error parsing bundled in the pinned CLI (npm phala@1.1.18,
-node_modules/phala/dist/index.js: the `detail` schema accepting a string, a list of
-`{msg, type, loc}` or an object, and the structured-error class reading `error_code`,
-`details`, `suggestions`, `links`); docs.phala.com "error codes" (see FIDELITY.md).
+The API is FastAPI (docs.phala.com openapi.json): a validation error answers 422 with
+FastAPI's list `{"detail": [{"loc", "msg", "type"}]}`; a business error carries a
+structured object (`error_code` "ERR-<module>-<number>", `message`, `details`,
+`suggestions`, `links`); some errors carry a plain string `detail` (a busy CVM's 409 has no
+error code, which is how the Python and Go SDKs tell "operation in progress" apart).
+Where the structured object sits is unsettled: the Python and Go SDKs read it at the top
+level of the body only, the JS SDK and the CLI accept it at the top level or under
+`detail`; `StructuredPlacement` chooses (FIDELITY.md).
+Codes and messages: docs.phala.com "Error codes" (phala-docs 3633664,
+phala-cloud/references/error-codes.mdx L27-95).
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-# Codes this emulator answers with. Where FIDELITY.md marks a code as a guess, the
-# driver must not depend on it: it reads the status and re-reads the CVM instead.
-ERR_DUPLICATE_NAME = "ERR-01-004"
-ERR_CVM_NOT_FOUND = "ERR-02-001"
-ERR_SEVERAL_CVMS_NAMED = "ERR-03-002"
-ERR_INSTANCE_TYPE = "ERR-01-006"
-ERR_KMS = "ERR-01-007"
-ERR_COMPOSE_TOO_LARGE = "ERR-01-008"
-ERR_ENV_UNREADABLE = "ERR-01-009"
-ERR_PROVISION_UNKNOWN = "ERR-01-010"
-ERR_RATE_LIMITED = "ERR-00-429"
+ERR_DUPLICATE_CVM_NAME = "ERR-01-004"  # DuplicateCvmNameError, HTTP 409
+ERR_INVALID_COMPOSE = "ERR-01-003"  # InvalidComposeFileError
+ERR_INVALID_REQUEST = "ERR-02-008"  # InvalidRequestError
+ERR_CVM_NOT_FOUND = "ERR-03-001"  # CvmNotFoundError, HTTP 404
+ERR_SEVERAL_CVMS_NAMED = "ERR-03-002"  # MultipleCvmsWithSameNameError
+
+BUSY_MESSAGE = "Another operation in progress"  # openapi.json, 409 of PATCH /cvms/{id}
+
+
+class StructuredPlacement(enum.Enum):
+    TOP_LEVEL = "top-level"  # {"error_code", "message", ...}: what the Python and Go SDKs read
+    UNDER_DETAIL = "under-detail"  # {"detail": {"error_code", ...}}: the CLI reads this too
 
 
 class ApiError(Exception):
-    """An error answer: `status` with the JSON body `{"detail": detail}`."""
+    """An error answer: `status`, and `detail` as the body's `detail` (a string or a list),
+    or a `StructuredError` placed as the behaviour says."""
 
-    def __init__(self, status: int, detail: Any, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: Any,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(str(detail))
         self.status = int(status)
         self.detail = detail
         self.headers = dict(headers or {})
 
-    def body(self) -> dict[str, Any]:
+    def body(self, placement: StructuredPlacement) -> dict[str, Any]:
+        if isinstance(self.detail, StructuredError):
+            if placement is StructuredPlacement.TOP_LEVEL:
+                return self.detail.as_body()
+            return {"detail": self.detail.as_body()}
         return {"detail": self.detail}
 
 
 @dataclass(frozen=True)
 class StructuredError:
-    """The object form of `detail`."""
-
     error_code: str
     message: str
     details: list[dict[str, Any]] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
     links: list[dict[str, str]] = field(default_factory=list)
 
-    def as_detail(self) -> dict[str, Any]:
+    def as_body(self) -> dict[str, Any]:
         return {
             "error_code": self.error_code,
             "message": self.message,
@@ -60,6 +72,9 @@ class StructuredError:
             "suggestions": list(self.suggestions),
             "links": list(self.links),
         }
+
+    def __str__(self) -> str:
+        return f"{self.error_code}: {self.message}"
 
 
 def structured(
@@ -71,8 +86,9 @@ def structured(
     details: tuple[dict[str, Any], ...] = (),
     headers: dict[str, str] | None = None,
 ) -> ApiError:
-    error = StructuredError(code, message, list(details), list(suggestions))
-    return ApiError(status, error.as_detail(), headers)
+    return ApiError(
+        status, StructuredError(code, message, list(details), list(suggestions)), headers
+    )
 
 
 def validation_error(location: list[str], message: str) -> ApiError:
@@ -83,24 +99,24 @@ def validation_error(location: list[str], message: str) -> ApiError:
     )
 
 
-def not_found(identifier: str) -> ApiError:
-    return structured(HTTPStatus.NOT_FOUND, ERR_CVM_NOT_FOUND, f"CVM not found: {identifier}")
-
-
 class CvmNotFoundError(ApiError, LookupError):
     """404 for a client; a plain LookupError for tests calling the inspection helpers."""
 
     def __init__(self, identifier: str) -> None:
-        error = not_found(identifier)
-        super().__init__(error.status, error.detail)
+        super().__init__(
+            HTTPStatus.NOT_FOUND,
+            StructuredError(ERR_CVM_NOT_FOUND, f"The requested CVM was not found: {identifier}"),
+        )
 
 
-def operation_in_progress(name: str, operation: str) -> ApiError:
-    """409 while another operation runs on the CVM.
+def operation_in_progress() -> ApiError:
+    """409 while another operation runs on the CVM: a plain detail, no error code."""
+    return ApiError(HTTPStatus.CONFLICT, BUSY_MESSAGE)
 
-    A plain string detail, without an error code: that is the form the Python SDK
-    (PyPI phala-cloud) classifies as "operation in progress" (see FIDELITY.md)."""
+
+def too_many_requests(retry_after_seconds: int) -> ApiError:
     return ApiError(
-        HTTPStatus.CONFLICT,
-        f"Another operation ({operation}) is in progress on CVM {name}; retry when it ends",
+        HTTPStatus.TOO_MANY_REQUESTS,
+        "Too Many Requests",
+        {"Retry-After": str(retry_after_seconds)},
     )

@@ -25,7 +25,7 @@ from emulators.phala.models import (
     STATUS_RUNNING,
     STATUS_STARTING,
     EmulatedCvm,
-    _PendingProvision,
+    PendingProvision,
     node_device_id,
 )
 
@@ -47,7 +47,7 @@ def legacy_kms_info(base_domain: str) -> dict[str, Any]:
     }
 
 
-def provision_view(pending: _PendingProvision, base_domain: str, image: str) -> dict[str, Any]:
+def provision_view(pending: PendingProvision, base_domain: str, image: str) -> dict[str, Any]:
     """`POST /cvms/provision`."""
     return {
         "app_id": pending.app_id,

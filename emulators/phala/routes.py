@@ -8,7 +8,6 @@ Paths are relative to the API prefix (`/api/v1`). Authentication is the `X-API-K
 from __future__ import annotations
 
 import hmac
-import math
 from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
@@ -16,9 +15,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from emulators.phala import errors, responses
+from emulators.phala.backend import PhalaBackend
 from emulators.phala.errors import ApiError
 from emulators.phala.logs import composition_view
-from emulators.phala.models import STATUS_RUNNING, PhalaBackend, image_for
+from emulators.phala.models import STATUS_RUNNING, image_for
 
 Reply = tuple[int, Any, dict[str, str]]
 
@@ -38,23 +38,17 @@ def route(
     wait: Callable[[float], None],
 ) -> Reply:
     """Answer one request: (status, JSON-able body or None, extra headers)."""
-    delay = backend.take_delay(method, path)
+    delay = backend.faults.take_delay(method, path)
     if delay > 0:
         wait(delay)
     if not given_key:
         raise ApiError(HTTPStatus.UNAUTHORIZED, "Not authenticated: missing X-API-Key header")
     if not hmac.compare_digest(given_key.encode(), api_key.encode()):
         raise ApiError(HTTPStatus.UNAUTHORIZED, "Invalid API key")
-    retry_after = backend.take_rate_slot()
+    retry_after = backend.rate_limiter.take(backend.behaviour.rate_limit)
     if retry_after is not None:
-        seconds = str(max(1, math.ceil(retry_after)))
-        raise errors.structured(
-            HTTPStatus.TOO_MANY_REQUESTS,
-            errors.ERR_RATE_LIMITED,
-            "Too many requests",
-            headers={"Retry-After": seconds},
-        )
-    fault = backend.take_error(method, path)
+        raise errors.too_many_requests(retry_after)
+    fault = backend.faults.take_error(method, path)
     if fault is not None:
         raise fault
 
@@ -117,7 +111,7 @@ def list_apps(
     wanted_statuses = set(query.get("status") or [])
     selected = []
     with backend.lock:
-        for cvm in sorted(backend.all_cvms(), key=lambda c: c.numeric_id, reverse=True):
+        for cvm in sorted(backend.visible(), key=lambda c: c.numeric_id, reverse=True):
             haystack = " ".join((cvm.name, cvm.app_id, cvm.vm_uuid, cvm.instance_id)).lower()
             if search and search not in haystack:
                 continue
@@ -142,9 +136,10 @@ def status_batch(backend: PhalaBackend, body: dict[str, Any]) -> dict[str, Any]:
         raise errors.validation_error(["body", "vm_uuids"], "Field required")
     result: dict[str, Any] = {}
     with backend.lock:
+        shown = {id(cvm) for cvm in backend.visible()}
         for requested in uuids:
             cvm = backend.find(str(requested))
-            if cvm is not None:
+            if cvm is not None and id(cvm) in shown:
                 result[str(requested)] = responses.status_view(cvm)
     return result
 

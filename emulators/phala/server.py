@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from emulators.phala import routes
+from emulators.phala.backend import PhalaBackend
 from emulators.phala.behaviour import Behaviour, Timings
 from emulators.phala.errors import ApiError
 from emulators.phala.logs import LOGS_PATH_PREFIX, ContainerLogs, serve_logs
@@ -30,7 +31,6 @@ from emulators.phala.models import (
     DEFAULT_GATEWAY_BASE_DOMAIN,
     STATUS_ERROR,
     EmulatedCvm,
-    PhalaBackend,
     RequestRecord,
 )
 from emulators.phala.responses import API_VERSION_CURRENT, SUPPORTED_API_VERSIONS
@@ -195,7 +195,7 @@ class PhalaCloudEmulator:
         `path_regex` is searched in the path relative to the API prefix (e.g. r"^/cvms$").
         `times=None` means forever. The CLI's HTTP client (ofetch) retries GETs once on
         408/409/425/429/500/502/503/504, so a GET needs `times=2` to reach the CLI."""
-        self.backend.add_error_fault(
+        self.backend.faults.add_error(
             _norm_method(method), path_regex, status, detail, dict(headers or {}), times
         )
 
@@ -203,7 +203,7 @@ class PhalaCloudEmulator:
         self, method: str | None, path_regex: str, seconds: float, *, times: int | None = 1
     ) -> None:
         """Sleep `seconds` before answering matching calls (the CLI times out at 30 s)."""
-        self.backend.add_delay_fault(_norm_method(method), path_regex, seconds, times)
+        self.backend.faults.add_delay(_norm_method(method), path_regex, seconds, times)
 
     def make_stuck(self, identifier: str) -> None:
         """Hold a CVM where it is on its way (or, for a name not yet created, at the start
@@ -252,7 +252,7 @@ class PhalaCloudEmulator:
 
     def reset_faults(self) -> None:
         """Drop injected errors, delays and pending fates (existing CVM states stay)."""
-        self.backend.clear_faults()
+        self.backend.faults.clear()
 
     # ----- request log -----------------------------------------------------------------
 
@@ -372,7 +372,8 @@ def _make_handler(emulator: PhalaCloudEmulator) -> type[BaseHTTPRequestHandler]:
                     wait=emulator._stopping.wait,
                 )
             except ApiError as error:
-                status, payload, headers = error.status, error.body(), error.headers
+                placement = backend.behaviour.structured_placement
+                status, payload, headers = error.status, error.body(placement), error.headers
             except Exception as error:  # a bug in the emulator must still answer
                 status, payload = 500, {"detail": f"emulator error: {error!r}"}
             backend.append_log(
@@ -394,7 +395,7 @@ def _make_handler(emulator: PhalaCloudEmulator) -> type[BaseHTTPRequestHandler]:
             # The guest agent's log endpoint: no API key (the CLI sends none).
             parts = path[len(LOGS_PATH_PREFIX) :].split("/")
             app_id = parts[0] if parts else ""
-            known = any(cvm.app_id == app_id for cvm in backend.all_cvms())
+            known = any(cvm.app_id == app_id for cvm in backend.visible())
             if len(parts) != 3 or parts[1] != "logs" or not known:
                 self._reply(HTTPStatus.NOT_FOUND, {"detail": "Not Found"}, {})
                 return

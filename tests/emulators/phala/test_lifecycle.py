@@ -21,14 +21,18 @@ from emulators.phala import (
     STATUS_STARTING,
     STATUS_STOPPED,
     STATUS_STOPPING,
+    STATUS_UPDATING,
     Behaviour,
     ComposeFileForm,
     DeletedView,
+    DeletingView,
     HashTiming,
     PhalaCloudEmulator,
     RateLimit,
     Timings,
+    UpdateStatuses,
 )
+from emulators.phala.errors import StructuredPlacement
 from emulators.phala.models import MAX_ENV_ITEMS
 from tests.support.emulator_seed import seed_cvm
 
@@ -131,6 +135,21 @@ def test_in_the_hash_at_patch_mode_the_new_hash_shows_before_the_restart() -> No
     assert seen[0][:2] == (STATUS_RUNNING, True)
 
 
+def test_in_the_updating_mode_an_update_shows_updating_until_it_runs_again() -> None:
+    behaviour = Behaviour(timings=HELD, update_statuses=UpdateStatuses.UPDATING)
+    with PhalaCloudEmulator(behaviour=behaviour) as emulator:
+        cvm = seed_cvm(emulator, "updating-app", COMPOSE_V1)
+        patch(emulator, cvm.vm_uuid, COMPOSE_V2)
+        seen = phases(emulator, cvm.vm_uuid, steps=1)
+        emulator.finish_pending(cvm.vm_uuid)
+        after = get(emulator, cvm.vm_uuid)
+
+    assert [shown[:2] for shown in seen] == [(STATUS_UPDATING, True), (STATUS_RUNNING, False)]
+    assert seen[0][2] == cvm.compose_hash != seen[1][2]
+    assert (after["status"], after["in_progress"]) == (STATUS_RUNNING, False)
+    assert after["compose_hash"] != cvm.compose_hash
+
+
 def test_progress_names_the_operation_while_it_runs(held: PhalaCloudEmulator) -> None:
     cvm = seed_cvm(held, "progress-app", COMPOSE_V1)
     patch(held, cvm.vm_uuid, COMPOSE_V2)
@@ -189,8 +208,22 @@ def test_a_deleting_cvm_keeps_its_name_and_is_still_read_and_listed(
     assert view["progress"]["target"] == STATUS_DELETED
     assert [app["current_cvm"]["status"] for app in listed] == [STATUS_DELETING]
     assert taken[0] == 409
-    assert taken[1]["detail"]["error_code"] == "ERR-01-004"
-    assert "being deleted" in taken[1]["detail"]["message"]
+    assert taken[1]["error_code"] == "ERR-01-004"
+    assert "being deleted" in taken[1]["message"]
+
+
+def test_in_the_hidden_mode_a_deleting_cvm_is_404_and_its_name_free_at_once() -> None:
+    behaviour = Behaviour(timings=HELD, deleting_view=DeletingView.HIDDEN)
+    with PhalaCloudEmulator(behaviour=behaviour) as emulator:
+        cvm = seed_cvm(emulator, "hidden-app", COMPOSE_V1)
+        request(emulator, "DELETE", f"/cvms/{cvm.vm_uuid}")
+        status, _, _ = request(emulator, "GET", f"/cvms/{cvm.vm_uuid}")
+        listed = request(emulator, "GET", "/apps?search=hidden-app")[1]["dstack_apps"]
+        reused = request(
+            emulator, "POST", "/cvms/provision", _provision("hidden-app"), API_VERSION_LEGACY
+        )
+
+    assert (status, listed, reused[0]) == (404, [], 200)
 
 
 @pytest.mark.parametrize("view", list(DeletedView))
@@ -227,16 +260,22 @@ def test_calls_past_the_rate_limit_get_429_with_retry_after() -> None:
     assert [status for status, _, _ in answers] == [200, 200, 200, 429]
     _, body, headers = answers[-1]
     assert int(headers["Retry-After"]) >= 1
-    assert body["detail"]["error_code"]
+    assert body == {"detail": "Too Many Requests"}
 
 
-def test_errors_are_structured_with_a_code_a_message_and_suggestions() -> None:
-    with PhalaCloudEmulator() as emulator:
+@pytest.mark.parametrize("placement", list(StructuredPlacement))
+def test_errors_are_structured_at_the_top_level_or_under_detail(
+    placement: StructuredPlacement,
+) -> None:
+    with PhalaCloudEmulator(behaviour=Behaviour(structured_placement=placement)) as emulator:
         status, body, _ = request(emulator, "GET", "/cvms/no-such-cvm")
         invalid = request(emulator, "POST", "/cvms/provision", _provision("x"), API_VERSION_LEGACY)
 
     assert status == 404
-    assert set(body["detail"]) == {"error_code", "message", "details", "suggestions", "links"}
+    structured = body if placement is StructuredPlacement.TOP_LEVEL else body["detail"]
+    assert set(structured) == {"error_code", "message", "details", "suggestions", "links"}
+    assert structured["error_code"] == "ERR-03-001"
+    # Validation errors are FastAPI's, whatever the placement.
     assert invalid[0] == 422 and invalid[1]["detail"][0]["loc"] == ["body", "name"]
 
 
@@ -258,7 +297,7 @@ def test_more_env_items_than_dstack_takes_is_refused(held: PhalaCloudEmulator) -
     )
 
     assert committed[0] == 400
-    assert "too many env items" in committed[1]["detail"]["message"]
+    assert "too many env items" in committed[1]["message"]
 
 
 def _provision(name: str) -> dict[str, Any]:

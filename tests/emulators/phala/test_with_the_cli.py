@@ -584,8 +584,8 @@ def test_every_id_form_resolves_and_unknown_is_404(emulator: PhalaCloudEmulator)
         assert (status, body["app_id"]) == (200, cvm.app_id), form
     status, body = api_request(emulator, "GET", "/cvms/no-such-cvm")
     assert status == 404
-    assert body["detail"]["message"] == "CVM not found: no-such-cvm"
-    assert body["detail"]["error_code"].startswith("ERR-")
+    assert body["error_code"] == "ERR-03-001"
+    assert body["message"] == "The requested CVM was not found: no-such-cvm"
     with pytest.raises(LookupError):
         emulator.decrypted_env("no-such-cvm")
 
