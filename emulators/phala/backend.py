@@ -184,7 +184,9 @@ class PhalaBackend(SteeringMixin):
         if phase.status in (STATUS_STOPPED, STATUS_UPDATING) and phase.in_progress:
             cvm.restarts += 1
         cvm.updated_at = utc_now_iso()
-        cvm.history.append((time.time(), cvm.status, cvm.in_progress))
+        # When the phase began by its schedule (phases are applied lazily, when read).
+        began = time.time() - max(0.0, time.monotonic() - phase.starts_at)
+        cvm.history.append((began, cvm.status, cvm.in_progress))
 
     def _begin(
         self,

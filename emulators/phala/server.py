@@ -210,6 +210,11 @@ class PhalaCloudEmulator:
         of its boot) forever."""
         self.backend.make_stuck(identifier)
 
+    def hold_next_operation(self, name: str) -> None:
+        """Hold the next operation of the CVM named `name` at its first phase (for an
+        update: still "running", in progress), without touching where it is now."""
+        self.backend.hold_next_operation(name)
+
     def make_failing(
         self,
         identifier: str,

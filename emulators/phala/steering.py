@@ -62,6 +62,12 @@ class SteeringMixin:
                 steps = [(0.0, STATUS_STARTING, True), (math.inf, STATUS_RUNNING, False)]
                 self._begin(cvm, OPERATION_UPDATE, steps, {})
 
+    def hold_next_operation(self, name: str) -> None:
+        """Hold the next operation of the CVM named `name` at its first phase, without
+        touching where the CVM is now (reset_faults and finish_pending release it)."""
+        with self.lock:
+            self.faults.fates[name] = CvmFate(stuck=True)
+
     def make_failing(self, identifier: str, status: str, boot_error: str) -> None:
         """End a CVM's current or next operation in `status` (at once if it is settled)."""
         fate = CvmFate(failure_status=status, boot_error=boot_error)

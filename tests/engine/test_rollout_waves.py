@@ -141,17 +141,53 @@ def test_an_image_rollout_updates_wave_one_only_after_wave_zero_has_restarted(
     waved.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
     waved.write_plain_config(STACK, {"openclawImage": IMAGE_V2})
     emulator.clear_log()
+    # Wave 0's updates are accepted and then held where the service still says "running"
+    # (the old containers answer their health checks): only a deploy that waits for the
+    # operation to end can tell it has not restarted yet.
+    for name in WAVE_0:
+        emulator.hold_next_operation(name)
+    ids = {cvm.name: cvm.vm_uuid.replace("-", "") for cvm in emulator.cvms()}
 
-    waved.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
+    rollout = waved.start("up", "--yes", "--skip-preview", "--stack", STACK)
+    try:
+        deadline = time.monotonic() + 240
+        while not all(polls_after_patch(emulator, ids[name]) >= 3 for name in WAVE_0):
+            if rollout.poll() is not None or patched(emulator, ids, WAVE_1):
+                break  # a deploy that did not wait: wave 1 goes ahead
+            assert time.monotonic() < deadline, "wave 0 was never updated"
+            time.sleep(0.1)
+        released_at = time.time()
+        emulator.reset_faults()
+        for name in WAVE_0:
+            emulator.finish_pending(name)
+        stdout, stderr = rollout.communicate(timeout=300)
+    finally:
+        if rollout.poll() is None:
+            rollout.kill()
+            rollout.wait()
 
-    cvms = {cvm.name: cvm for cvm in emulator.cvms()}
-    ids = {name: cvm.vm_uuid.replace("-", "") for name, cvm in cvms.items()}
-    patched_at = {
-        name: min(r.at for r in emulator.requests("PATCH") if ids[name] in r.path.replace("-", ""))
-        for name in cvms
-    }
-    # Each wave-0 CVM ran again (settled, on the new compose) before wave 1's first PATCH.
-    wave0_restarted = [cvms[name].settled_running_since(patched_at[name]) for name in WAVE_0]
-    assert None not in wave0_restarted
-    assert min(patched_at[name] for name in WAVE_1) > max(wave0_restarted)  # type: ignore[type-var]
-    assert all(cvm.restarts == 1 and IMAGE_V2 in cvm.docker_compose_file for cvm in cvms.values())
+    assert rollout.returncode == 0, stdout + stderr
+    wave1_patched = [
+        r.at for r in emulator.requests("PATCH") if names_in(r.path, ids) & set(WAVE_1)
+    ]
+    assert wave1_patched and min(wave1_patched) > released_at
+    cvms = emulator.cvms()
+    assert all(cvm.restarts == 1 and IMAGE_V2 in cvm.docker_compose_file for cvm in cvms)
+
+
+def names_in(path: str, ids: dict[str, str]) -> set[str]:
+    flat = path.replace("-", "")
+    return {name for name, cvm_id in ids.items() if cvm_id in flat}
+
+
+def patched(emulator: PhalaCloudEmulator, ids: dict[str, str], names: tuple[str, ...]) -> bool:
+    return any(names_in(r.path, ids) & set(names) for r in emulator.requests("PATCH"))
+
+
+def polls_after_patch(emulator: PhalaCloudEmulator, cvm_id: str) -> int:
+    """How often the CVM was read (by its deploy) since its update was accepted."""
+    records = [r for r in emulator.request_log if cvm_id in r.path.replace("-", "")]
+    patches = [index for index, r in enumerate(records) if r.method == "PATCH"]
+    if not patches:
+        return 0
+    return sum(1 for r in records[patches[0] + 1 :] if r.method == "GET")
