@@ -417,7 +417,7 @@ def test_delete_with_force_then_delete_again_is_404(
         ("GET", 404),
     ]
     assert again.returncode == 1
-    assert again.stderr == "✗ CVM not found: delete-me\n"
+    assert again.stderr == "✗ The requested CVM was not found: delete-me\n"
 
 
 def test_wrong_api_key_fails_with_exit_1(emulator: PhalaCloudEmulator, workdir: Path) -> None:
@@ -544,7 +544,7 @@ def test_deleted_behind_our_back_and_external_compose_change(
     assert vanished.returncode == 1
     assert json.loads(vanished.stdout) == {
         "success": False,
-        "error": "CVM not found: vanishing-app",
+        "error": "The requested CVM was not found: vanishing-app",
     }
 
 
