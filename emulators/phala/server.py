@@ -84,6 +84,9 @@ class PhalaCloudEmulator:
         self.container_logs = ContainerLogs()
         self._requested_port = port
         self._stopping = threading.Event()
+        self._release = threading.Event()  # ends the injected delays under way
+        self._in_flight: list[tuple[str, str]] = []  # (method, path) being answered now
+        self._in_flight_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -203,7 +206,20 @@ class PhalaCloudEmulator:
         self, method: str | None, path_regex: str, seconds: float, *, times: int | None = 1
     ) -> None:
         """Sleep `seconds` before answering matching calls (the CLI times out at 30 s)."""
+        self._release.clear()
         self.backend.faults.add_delay(_norm_method(method), path_regex, seconds, times)
+
+    def release_delays(self) -> None:
+        """Answer every request held by an injected delay now."""
+        self._release.set()
+
+    def _delay(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not (self._stopping.is_set() or self._release.is_set()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._stopping.wait(min(remaining, 0.05))
 
     def make_stuck(self, identifier: str) -> None:
         """Hold a CVM where it is on its way (or, for a name not yet created, at the start
@@ -279,6 +295,18 @@ class PhalaCloudEmulator:
 
     def count(self, method: str | None = None, path_regex: str | None = None) -> int:
         return len(self.requests(method, path_regex))
+
+    def in_flight(self, method: str | None = None, path_regex: str | None = None) -> int:
+        """Requests received and not yet answered (e.g. held by an injected delay)."""
+        wanted_method = _norm_method(method)
+        pattern = re.compile(path_regex) if path_regex is not None else None
+        with self._in_flight_lock:
+            return sum(
+                1
+                for verb, path in self._in_flight
+                if (wanted_method is None or verb == wanted_method)
+                and (pattern is None or pattern.search(path))
+            )
 
     def clear_log(self) -> None:
         self.backend.clear_log()
@@ -363,19 +391,14 @@ def _make_handler(emulator: PhalaCloudEmulator) -> type[BaseHTTPRequestHandler]:
                 if not url.path.startswith(API_PATH_PREFIX + "/"):
                     raise ApiError(HTTPStatus.NOT_FOUND, "Not Found")
                 relative_path = url.path[len(API_PATH_PREFIX) :]
-                status, payload, headers = routes.route(
-                    backend,
-                    api_key=emulator.api_key,
-                    method=self.command,
-                    path=relative_path,
-                    query=query,
-                    api_version=version,
-                    given_key=self.headers.get("X-API-Key"),
-                    body=body,
-                    identity=emulator.identity,
-                    log_base_url=f"http://{LOOPBACK_HOST}:{emulator.port}",
-                    wait=emulator._stopping.wait,
-                )
+                flight = (self.command, relative_path)
+                with emulator._in_flight_lock:
+                    emulator._in_flight.append(flight)
+                try:
+                    status, payload, headers = self._route(relative_path, query, version, body)
+                finally:
+                    with emulator._in_flight_lock:
+                        emulator._in_flight.remove(flight)
             except ApiError as error:
                 placement = backend.behaviour.structured_placement
                 status, payload, headers = error.status, error.body(placement), error.headers
@@ -395,6 +418,23 @@ def _make_handler(emulator: PhalaCloudEmulator) -> type[BaseHTTPRequestHandler]:
                 )
             )
             self._reply(int(status), payload, headers)
+
+        def _route(
+            self, relative_path: str, query: dict[str, list[str]], version: str, body: Any
+        ) -> tuple[int, Any, dict[str, str]]:
+            return routes.route(
+                backend,
+                api_key=emulator.api_key,
+                method=self.command,
+                path=relative_path,
+                query=query,
+                api_version=version,
+                given_key=self.headers.get("X-API-Key"),
+                body=body,
+                identity=emulator.identity,
+                log_base_url=f"http://{LOOPBACK_HOST}:{emulator.port}",
+                wait=emulator._delay,
+            )
 
         def _serve_container_logs(self, path: str, query: dict[str, list[str]]) -> None:
             # The guest agent's log endpoint: no API key (the CLI sends none).
