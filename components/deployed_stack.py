@@ -22,6 +22,8 @@ READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 DEFAULT_ORGANIZATION = "organization"
 KEY_FINGERPRINT_FIELD = "keyFingerprint"
 REGISTER_KEY_FINGERPRINT_FIELD = "registerKeyFingerprint"
+REPLACEMENT_SETTINGS_FIELD = "replacementSettings"
+DATA_LOSS_ALLOWED_FIELD = "dataLossAllowed"
 READ_ATTEMPTS = 10
 READ_RETRY_SECONDS = 0.3
 
@@ -54,6 +56,11 @@ class DeployedStack:
         organization = pulumi.get_organization() or DEFAULT_ORGANIZATION
         name = f"{organization}/{pulumi.get_project()}/{pulumi.get_stack()}"
         self._outputs = read_own_outputs(name)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """Every output as last deployed (secret values plain: keep them in memory)."""
+        return self._outputs
 
     @property
     def tenants(self) -> pulumi.Output[Any]:

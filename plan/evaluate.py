@@ -62,7 +62,8 @@ def unwrap(value: Any) -> Any:
 
 def is_deploy_command(inputs: Mapping[str, Any]) -> bool:
     """A CVM's deploy Command (it runs the driver), as opposed to a guard Command."""
-    return "environment" in inputs
+    environment = unwrap(inputs.get("environment"))
+    return isinstance(environment, dict) and protocol.CVM_NAME in environment
 
 
 def fake_app_id(cvm_name: str) -> str:
