@@ -213,3 +213,12 @@ def test_after_cancel_every_new_operation_fails_with_context_canceled(
         create(command, {"create": script})
     assert failure.value.details() == f"context canceled: running {go_quote(script)}:\n"
     assert not marker.exists()
+
+
+def test_refresh_returns_the_state_unchanged(command: Any) -> None:
+    state = {"create": "echo hi", "stdout": "hi", "stderr": "", "environment": {"A": secret("s")}}
+    reply = command.Read(
+        provider_pb2.ReadRequest(urn=URN, type=TYPE, id="c1", properties=struct(state)),
+        timeout=30,
+    )
+    assert reply.id == "c1" and as_dict(reply.properties) == state
