@@ -157,9 +157,10 @@ def _bucket_refusal(tenant: TenantSettings, deployed: DeployedCvm, account_id: s
         f"{deployed.bucket} ({where}); this change gives it a new, empty bucket "
         f"{tenant.r2.bucket} (jurisdiction {tenant.r2.jurisdiction}), so its CVM would restart "
         f"without its state, which stays behind in {deployed.bucket} (kept, not deleted). To "
-        f"move the state: `python -m ops backup pull {tenant.name} <dir>` first, then set "
-        f"{tenant.config_path}.allowNewBucket: true for this `pulumi up` (remove it after), "
-        f"then `python -m ops backup restore {tenant.name} <dir>` ({MOVE_HOW_TO})"
+        f"move the state: pull a copy with .venv/bin/python -m ops backup pull {tenant.name} "
+        f"<dir>, then set {tenant.config_path}.allowNewBucket: true for this `pulumi up` "
+        f"(remove it after), then restore the copy with .venv/bin/python -m ops backup "
+        f"restore {tenant.name} <dir> ({MOVE_HOW_TO})"
     )
 
 

@@ -143,7 +143,8 @@ def test_a_running_s3_tenant_moved_to_a_new_bucket_is_refused_naming_allow_new_b
     assert refusal.startswith(f"openclaw-phala:{keys.format(at=at)} (tenant bob-agent): ")
     assert "its state is in R2 bucket openclaw-bob-agent-eu (jurisdiction eu)" in refusal
     assert "stays behind in openclaw-bob-agent-eu (kept, not deleted)" in refusal
-    assert "`python -m ops backup pull bob-agent <dir>` first" in refusal
+    assert "pull a copy with .venv/bin/python -m ops backup pull bob-agent <dir>" in refusal
+    assert "restore the copy with .venv/bin/python -m ops backup restore bob-agent <dir>" in refusal
     assert f"set tenants[{at}].allowNewBucket: true for this `pulumi up`" in refusal
     allowed = with_tenant(config, "bob-agent", allowNewBucket=True, **fields)
     assert deployment_refusals(settings_of(allowed), outputs) == []
