@@ -9,7 +9,9 @@ allows the change, when:
   is set (for a removal: was deployed set, since the tenant is no longer configured);
 - a running s3 tenant would get a new bucket (its `bucket`, `jurisdiction` or
   `cloudflareAccountId` changed): its CVM would restart on a new, empty bucket and its
-  state would stay in the old one, unless `tenants[i].allowNewBucket` is set.
+  state would stay in the old one, unless `tenants[i].allowNewBucket` is set;
+- a tenant's `storage` changes: either way its CVM restarts without its state, unless
+  `tenants[i].allowDataLoss` is set (going to s3: deployed while still local).
 
 `pulumi destroy` does not run the program; there the guard Command of each such CVM
 refuses instead (components/phala_cvm.py). A first deployment, a record from before
@@ -107,6 +109,9 @@ def _tenant_refusals(
 ) -> list[str]:
     owner = f"tenant {tenant.name}"
     refusals = []
+    storage_change = _storage_mode_refusal(tenant, deployed)
+    if storage_change is not None:
+        refusals.append(storage_change)
     if (
         deployed.storage_mode == StorageMode.LOCAL.value
         and tenant.storage_mode is StorageMode.LOCAL
@@ -135,6 +140,30 @@ def _tenant_refusals(
         if refusal is not None:
             refusals.append(refusal)
     return refusals
+
+
+def _storage_mode_refusal(tenant: TenantSettings, deployed: DeployedCvm) -> str | None:
+    """A new storage mode restarts the CVM without its state, wherever that state was."""
+    key = f"{PROJECT_PREFIX}{tenant.config_path}.storage (tenant {tenant.name})"
+    before, now = deployed.storage_mode, tenant.storage_mode.value
+    if before == StorageMode.LOCAL.value and now == StorageMode.S3.value:
+        if deployed.data_loss_allowed:
+            return None
+        return (
+            f"{key}: local -> s3 restarts its CVM on a new, empty bucket, and {TENANT_LOST} "
+            f"would be lost. If that is intended, set {tenant.config_path}.allowDataLoss: true "
+            "with storage local for one `pulumi up`, then change the storage"
+        )
+    if before == StorageMode.S3.value and now == StorageMode.LOCAL.value:
+        if tenant.allow_data_loss:
+            return None
+        kept = f" in R2 bucket {deployed.bucket}" if deployed.bucket else " in R2"
+        return (
+            f"{key}: s3 -> local restarts its CVM on an empty volume, without its state, which "
+            f"stays{kept} (kept, not deleted). If that is intended, set "
+            f"{tenant.config_path}.allowDataLoss: true for this `pulumi up`, then remove it"
+        )
+    return None
 
 
 def _bucket_refusal(tenant: TenantSettings, deployed: DeployedCvm, account_id: str) -> str | None:

@@ -198,3 +198,31 @@ def test_outputs_from_before_these_fields_are_compared_where_they_can_be(deploye
         )
         == 1
     )
+
+
+def test_a_local_tenant_moved_to_s3_is_refused_until_its_opt_in_was_deployed(deployed: Any) -> None:
+    config, outputs = deployed
+    at = index_of(config, "staging-agent")
+    moved = with_tenant(config, "staging-agent", storage="s3")
+    (refusal,) = deployment_refusals(settings_of(moved), outputs)
+    assert refusal.startswith(f"openclaw-phala:tenants[{at}].storage (tenant staging-agent): ")
+    assert "local -> s3 restarts its CVM on a new, empty bucket" in refusal
+    assert f"set tenants[{at}].allowDataLoss: true with storage local for one" in refusal
+    released = run_program(
+        with_tenant(config, "staging-agent", allowDataLoss=True), prod_config()[1]
+    ).plain_exports
+    assert deployment_refusals(settings_of(moved), released) == []
+
+
+def test_an_s3_tenant_moved_to_local_storage_is_refused_unless_allow_data_loss(
+    deployed: Any,
+) -> None:
+    config, outputs = deployed
+    at = index_of(config, "alice-agent")
+    moved = with_tenant(config, "alice-agent", storage="local")
+    (refusal,) = deployment_refusals(settings_of(moved), outputs)
+    assert refusal.startswith(f"openclaw-phala:tenants[{at}].storage (tenant alice-agent): ")
+    assert "s3 -> local restarts its CVM on an empty volume" in refusal
+    assert "stays in R2 bucket openclaw-alice-agent (kept, not deleted)" in refusal
+    allowed = with_tenant(config, "alice-agent", storage="local", allowDataLoss=True)
+    assert deployment_refusals(settings_of(allowed), outputs) == []
