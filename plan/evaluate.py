@@ -256,7 +256,7 @@ class ProgramRun:
 
     @property
     def guards(self) -> list[Registration]:
-        """The protected stand-ins of CVMs that keep state on their own volumes."""
+        """The guards of CVMs that keep state on their own volumes (components/phala_cvm.py)."""
         return [r for r in self.of_type(COMMAND_TYPE) if not is_deploy_command(r.inputs)]
 
     @cached_property
