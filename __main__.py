@@ -3,6 +3,7 @@ encrypted into Cloudflare R2 and a shared mux-server fronting the chat bots."""
 
 import pulumi
 
+from components.data_guards import deployment_refusals
 from components.deployed_stack import DeployedStack
 from components.drift_repair import RepairPlan
 from components.mux_reference import mux_endpoint_from_stack
@@ -18,6 +19,11 @@ settings = load_settings()
 # What the last deployment runs with: a running tenant's or mux's key may not change
 # without an opt-in (components/key_change.py).
 deployed = DeployedStack()
+# Replacing or deleting a CVM that keeps its own state, or moving a running tenant to a
+# new bucket, loses data: refused here, naming the opt-in (components/data_guards.py).
+refusals = deployment_refusals(settings, deployed.outputs)
+if refusals:
+    raise pulumi.RunError("\n".join(refusals))
 # pulumi_command cannot refresh: CVMs changed or deleted outside Pulumi are found by
 # reading them, and redeployed by this run (components/drift_repair.py).
 repairs = RepairPlan(deployed.tenants, deployed.mux)

@@ -189,6 +189,7 @@ TENANT_FIELDS: Final[Mapping[str, str]] = {
     "cvmId": "Existing CVM id (UUID or app_<hex>) to adopt instead of creating a new CVM.",
     "allowDataLoss": "Local storage only: allow replacing or deleting the CVM and its data.",
     "allowKeyChange": "Allow a new MASTER_KEY for this running tenant (its old state is lost).",
+    "allowNewBucket": "S3 only: allow a new bucket or jurisdiction for this running tenant.",
     "rolloutWave": "Rollout wave, 0 first: a wave deploys once the one before is up and healthy.",
 }
 TENANT_SECRET_FIELDS: Final[Mapping[str, str]] = {

@@ -24,6 +24,8 @@ KEY_FINGERPRINT_FIELD = "keyFingerprint"
 REGISTER_KEY_FINGERPRINT_FIELD = "registerKeyFingerprint"
 # The key id the mux's JWKS serves: public, and its fingerprint for the key guard.
 JWT_KEY_ID_FIELD = "jwtKeyId"
+REPLACEMENT_SETTINGS_FIELD = "replacementSettings"
+DATA_LOSS_ALLOWED_FIELD = "dataLossAllowed"
 READ_ATTEMPTS = 10
 READ_RETRY_SECONDS = 0.3
 
@@ -56,6 +58,11 @@ class DeployedStack:
         organization = pulumi.get_organization() or DEFAULT_ORGANIZATION
         name = f"{organization}/{pulumi.get_project()}/{pulumi.get_stack()}"
         self._outputs = read_own_outputs(name)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """Every output as last deployed (secret values plain: keep them in memory)."""
+        return self._outputs
 
     @property
     def tenants(self) -> pulumi.Output[Any]:

@@ -9,6 +9,7 @@ import pulumi
 from components import mux_jwt_key, urls
 from components.compose import mux_compose
 from components.cvm_env import mux_env
+from components.data_guards import MUX_LOST
 from components.derived_outputs import mux_key_outputs
 from components.key_change import GuardedKey, KeyToCheck, checked_keys, key_fingerprint
 from components.phala_cvm import HealthCheck, LocalState, PhalaCvm, PhalaCvmArgs
@@ -170,7 +171,12 @@ class MuxServer(pulumi.ComponentResource):
                 instance_type=mux.instance_type,
                 existing_cvm_id=mux.existing_cvm_id,
                 # The pairing DB and WhatsApp auth live on the CVM's volumes.
-                local_state=LocalState("muxAllowDataLoss", mux.allow_data_loss),
+                local_state=LocalState(
+                    "muxAllowDataLoss",
+                    mux.allow_data_loss,
+                    lost=MUX_LOST,
+                    how="set muxAllowDataLoss: true",
+                ),
                 repair_generation=args.repair_generation,
                 health_check=HealthCheck(MUX_HEALTH_URL_TEMPLATE, protocol.HEALTH_EXPECT_JSON_OK),
             ),

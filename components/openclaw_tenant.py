@@ -10,6 +10,7 @@ from components import r2, urls
 from components.compose import openclaw_compose
 from components.config_keys import TENANT_SECRETS_KEY, StorageMode
 from components.cvm_env import S3Credentials, tenant_env
+from components.data_guards import TENANT_LOST
 from components.derived_outputs import tenant_key_outputs
 from components.key_change import GuardedKey, checked_key, key_fingerprint
 from components.mux_server import MuxEndpoint
@@ -126,7 +127,12 @@ class OpenClawTenant(pulumi.ComponentResource):
                 instance_type=tenant.instance_type,
                 existing_cvm_id=tenant.existing_cvm_id,
                 local_state=(
-                    LocalState("allowDataLoss", tenant.allow_data_loss)
+                    LocalState(
+                        "allowDataLoss",
+                        tenant.allow_data_loss,
+                        lost=TENANT_LOST,
+                        how=f"set allowDataLoss: true on tenant {tenant.name}",
+                    )
                     if tenant.storage_mode is StorageMode.LOCAL
                     else None
                 ),
@@ -158,9 +164,12 @@ def s3_output_fields(tenant: OpenClawTenant) -> dict[str, pulumi.Input[str] | No
     """The non-secret storage fields of the output contract (nulls in local mode)."""
     storage = tenant.storage
     if storage is None:
-        return dict.fromkeys(("bucket", "s3Endpoint", "s3Region", "s3Provider", "s3Prefix"))
+        return dict.fromkeys(
+            ("bucket", "jurisdiction", "s3Endpoint", "s3Region", "s3Provider", "s3Prefix")
+        )
     return {
         "bucket": storage.bucket_name,
+        "jurisdiction": storage.jurisdiction,
         "s3Endpoint": storage.s3_endpoint,
         "s3Region": r2.S3_REGION,
         "s3Provider": r2.S3_PROVIDER,

@@ -29,6 +29,8 @@ class LocalState:
 
     opt_in_setting: str  # the config setting that allows it, e.g. "allowDataLoss"
     allowed: bool
+    lost: str  # what deleting the CVM loses, e.g. "the state on its volumes (storage local)"
+    how: str  # how to allow it, e.g. "set allowDataLoss: true on tenant staging-agent"
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,11 @@ REPLACEMENT_TRIGGER_NAMES: tuple[str, ...] = (
 )
 
 
-def replacement_triggers(args: PhalaCvmArgs) -> list[Any]:
+def trigger_values(cvm_name: str, instance_type: str, phala: PhalaSettings) -> list[Any]:
     """Values in REPLACEMENT_TRIGGER_NAMES order."""
-    phala = args.phala
     return [
-        args.cvm_name,
-        args.instance_type,
+        cvm_name,
+        instance_type,
         phala.disk_size_gb,
         phala.region or "",
         phala.kms,
@@ -74,9 +75,25 @@ def replacement_triggers(args: PhalaCvmArgs) -> list[Any]:
     ]
 
 
+def replacement_triggers(args: PhalaCvmArgs) -> list[Any]:
+    return trigger_values(args.cvm_name, args.instance_type, args.phala)
+
+
 def local_state_guard_name(cvm_resource_name: str, local_state: LocalState) -> str:
-    """The guard's name is what the engine's protection error shows: it says the way out."""
+    """The guard's name leads every engine error about it: it says the way out."""
     return f"{cvm_resource_name}-local-state-needs-{local_state.opt_in_setting}"
+
+
+# The guard's `delete` while the loss is not allowed: it fails, printing why and how.
+REFUSAL_VAR = "OPENCLAW_PHALA_REFUSAL"
+REFUSE_DELETE = f'printf "%s\\n" "${REFUSAL_VAR}" >&2; exit 1'
+
+
+def deletion_refusal(cvm_name: str, local_state: LocalState) -> str:
+    return (
+        f"refusing to delete CVM {cvm_name}: {local_state.lost} would be lost. If that is "
+        f"intended, {local_state.how}, run `pulumi up`, then delete it"
+    )
 
 
 def driver_environment(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
@@ -109,7 +126,10 @@ def driver_environment(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
         environment[protocol.HEALTH_URL_TEMPLATE] = args.health_check.url_template
         environment[protocol.HEALTH_EXPECT] = args.health_check.expect
     for name, value in args.env.values.items():
-        environment[protocol.env_value_var(name)] = value
+        # A secret name's value always travels secret, whatever the caller passed: a value
+        # that flips between plain and secret is a change that restarts the CVM.
+        secret = name in args.env.secret_names
+        environment[protocol.env_value_var(name)] = pulumi.Output.secret(value) if secret else value
     return environment
 
 
@@ -141,6 +161,8 @@ class PhalaCvm(pulumi.ComponentResource):
     compose_hash: pulumi.Output[str]
     repair_generation: pulumi.Output[int]
     command: local.Command
+    replaced_when: dict[str, Any]  # REPLACEMENT_TRIGGER_NAMES -> this CVM's values
+    data_loss_allowed: bool | None  # None: the CVM keeps no state of its own
     _record: pulumi.Output[dict[str, str]]
 
     def __init__(
@@ -152,21 +174,6 @@ class PhalaCvm(pulumi.ComponentResource):
         super().__init__("openclaw-phala:index:PhalaCvm", name, None, opts)
         if args.role not in protocol.ROLES:
             raise ValueError(f"unknown CVM role {args.role!r}")
-
-        protect = args.local_state is not None and not args.local_state.allowed
-        guard: list[pulumi.Resource] = []
-        if args.local_state is not None:
-            # The engine's refusal of a protected resource can only name the resource, and
-            # tells the operator to edit the program. This protected stand-in for the CVM is
-            # replaced exactly when the CVM would be, and the CVM waits for it, so its name,
-            # which says which setting allows the loss, leads the error.
-            guard.append(
-                local.Command(
-                    local_state_guard_name(name, args.local_state),
-                    triggers=replacement_triggers(args),
-                    opts=pulumi.ResourceOptions(parent=self, protect=protect),
-                )
-            )
 
         command = local.Command(
             f"{name}-deploy",
@@ -181,11 +188,35 @@ class PhalaCvm(pulumi.ComponentResource):
                 parent=self,
                 additional_secret_outputs=["stdout", "stderr"],
                 delete_before_replace=True,
-                protect=protect,
-                depends_on=[*guard, *args.after],
+                depends_on=list(args.after),
             ),
         )
+        if args.local_state is not None:
+            # Deleting this CVM (its tenant or mux removed, or `pulumi destroy`, which
+            # does not run the program) must fail naming the opt-in. The engine's own
+            # `protect` cannot: its delete error advises `pulumi state unprotect`. So a
+            # guard that depends on the CVM, and so is deleted before it, fails its
+            # delete until the opt-in was deployed; the engine then stops before the CVM.
+            # Replacement is refused earlier, at preview (components/data_guards.py).
+            refused = not args.local_state.allowed
+            local.Command(
+                local_state_guard_name(name, args.local_state),
+                delete=REFUSE_DELETE if refused else None,
+                environment=(
+                    {REFUSAL_VAR: deletion_refusal(args.cvm_name, args.local_state)}
+                    if refused
+                    else None
+                ),
+                logging=local.Logging.NONE,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[command]),
+            )
         self.command = command
+        # Exported, so the next run can tell a replacement or removal that loses the
+        # local state before anything happens (components/data_guards.py).
+        self.replaced_when = dict(
+            zip(REPLACEMENT_TRIGGER_NAMES, replacement_triggers(args), strict=True)
+        )
+        self.data_loss_allowed = args.local_state.allowed if args.local_state else None
 
         # stdout is secret-marked as a precaution; the driver guarantees these fields
         # hold no secret, and ids and URLs must stay readable in outputs and diffs.

@@ -25,6 +25,17 @@ def s3_endpoint(account_id: str, jurisdiction: str) -> str:
     return f"https://{account_id}{_ENDPOINT_SUBDOMAIN[jurisdiction]}.r2.cloudflarestorage.com"
 
 
+def endpoint_location(endpoint: str) -> tuple[str, str] | None:
+    """(account id, jurisdiction) of an endpoint `s3_endpoint` made, or None."""
+    for jurisdiction, subdomain in _ENDPOINT_SUBDOMAIN.items():
+        suffix = f"{subdomain}.r2.cloudflarestorage.com"
+        if endpoint.startswith("https://") and endpoint.endswith(suffix):
+            account = endpoint.removeprefix("https://").removesuffix(suffix)
+            if account and "." not in account:
+                return account, jurisdiction
+    return None
+
+
 def bucket_resource_key(account_id: str, jurisdiction: str, bucket: str) -> str:
     """The token policy resource that names exactly one bucket."""
     return f"com.cloudflare.edge.r2.bucket.{account_id}_{jurisdiction}_{bucket}"

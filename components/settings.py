@@ -108,6 +108,8 @@ class TenantSettings:
     config_path: str  # where it is configured, e.g. "tenants[2]", for messages
     master_key: SecretValue = field(repr=False)
     redpill_api_key: SecretValue = field(repr=False)
+    # Opt-in: a running s3 tenant may get a new (empty) bucket (components/data_guards.py).
+    allow_new_bucket: bool = False
 
 
 @dataclass(frozen=True)
@@ -543,6 +545,12 @@ def _one_tenant(
     if not isinstance(allow_key_change, bool):
         report("allowKeyChange", "must be true or false")
         allow_key_change = False
+    allow_new_bucket = entry.get("allowNewBucket", False)
+    if not isinstance(allow_new_bucket, bool):
+        report("allowNewBucket", "must be true or false")
+        allow_new_bucket = False
+    elif allow_new_bucket and storage is not StorageMode.S3:
+        report("allowNewBucket", "applies only to storage 's3'")
     rollout_wave = entry.get("rolloutWave", 0)
     if (
         isinstance(rollout_wave, bool)
@@ -567,6 +575,7 @@ def _one_tenant(
         config_path=where,
         master_key=master_key,
         redpill_api_key=redpill,
+        allow_new_bucket=allow_new_bucket,
     )
 
 

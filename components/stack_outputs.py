@@ -5,14 +5,15 @@ StackReference marks a whole output secret if any part of it is: keeping ids and
 URLs in their own outputs keeps them readable in every consuming stack.
 
     contractVersion  1
-    tenants          {name: {name, storageMode, bucket, s3Endpoint, s3Region, s3Provider,
-                             s3Prefix, openclawId, keyFingerprint, cvmId, appId,
-                             gatewayBaseDomain, composeHash, repairGeneration, gatewayUrl,
-                             sshHost, inboundUrl, phalaDashboardUrl}}
+    tenants          {name: {name, storageMode, bucket, jurisdiction, s3Endpoint, s3Region,
+                             s3Provider, s3Prefix, openclawId, keyFingerprint, cvmId, appId,
+                             gatewayBaseDomain, composeHash, repairGeneration,
+                             replacementSettings, dataLossAllowed, gatewayUrl, sshHost,
+                             inboundUrl, phalaDashboardUrl}}
     tenantSecrets    {name: {gatewayToken, dashboardUrl, s3AccessKeyId, s3SecretAccessKey}}  secret
     mux              {name, cvmId, appId, gatewayBaseDomain, composeHash, repairGeneration,
-                      baseUrl, healthUrl, phalaDashboardUrl, registerKeyFingerprint,
-                      channels, jwtKeyId} | null
+                      replacementSettings, dataLossAllowed, baseUrl, healthUrl,
+                      phalaDashboardUrl, registerKeyFingerprint, channels, jwtKeyId} | null
     muxSecrets       {registerKey, adminToken} | null                                      secret
 """
 
@@ -25,9 +26,11 @@ import pulumi
 
 from components import urls
 from components.deployed_stack import (
+    DATA_LOSS_ALLOWED_FIELD,
     JWT_KEY_ID_FIELD,
     KEY_FINGERPRINT_FIELD,
     REGISTER_KEY_FINGERPRINT_FIELD,
+    REPLACEMENT_SETTINGS_FIELD,
 )
 from components.drift_repair import REPAIR_GENERATION_FIELD
 from components.mux_server import MuxServer
@@ -50,6 +53,9 @@ def tenant_outputs(tenant: OpenClawTenant) -> dict[str, Any]:
         "gatewayBaseDomain": cvm.gateway_base_domain,
         "composeHash": cvm.compose_hash,
         REPAIR_GENERATION_FIELD: cvm.repair_generation,
+        # Added within contract v1: what the next run compares to refuse losing data.
+        REPLACEMENT_SETTINGS_FIELD: cvm.replaced_when,
+        DATA_LOSS_ALLOWED_FIELD: cvm.data_loss_allowed,
         "gatewayUrl": tenant.gateway_url,
         "sshHost": tenant.ssh_host,
         "inboundUrl": tenant.inbound_url,
@@ -76,6 +82,8 @@ def mux_outputs(mux: MuxServer, name: str) -> dict[str, Any]:
         "gatewayBaseDomain": cvm.gateway_base_domain,
         "composeHash": cvm.compose_hash,
         REPAIR_GENERATION_FIELD: cvm.repair_generation,
+        REPLACEMENT_SETTINGS_FIELD: cvm.replaced_when,
+        DATA_LOSS_ALLOWED_FIELD: cvm.data_loss_allowed,
         "baseUrl": mux.base_url,
         "healthUrl": mux.health_url,
         "phalaDashboardUrl": cvm.cvm_id.apply(urls.phala_dashboard_url),

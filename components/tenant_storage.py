@@ -30,6 +30,7 @@ class TenantStorage(pulumi.ComponentResource):
     """An R2 bucket plus an account token that can only read and write its objects."""
 
     bucket_name: pulumi.Output[str]
+    jurisdiction: str
     s3_endpoint: str
     s3_prefix: str
     s3_access_key_id: pulumi.Output[str]  # secret
@@ -46,9 +47,18 @@ class TenantStorage(pulumi.ComponentResource):
             account_id=args.account_id,
             name=storage.bucket,
             jurisdiction=storage.jurisdiction,
-            # The bucket holds the tenant's only copy of its state: removing the tenant
-            # from config (or destroying the stack) must not delete it with the CVM.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The bucket holds the tenant's only copy of its state: removing the tenant
+                # from config (or destroying the stack) must not delete it with the CVM.
+                retain_on_delete=True,
+                # The provider updates a jurisdiction in place, PATCHing the bucket's name
+                # under the new jurisdiction (terraform-provider-cloudflare v5.19.1,
+                # r2_bucket/schema.go:93-105 and resource.go:109-153): that is another
+                # bucket or none. A new jurisdiction is a new bucket, so replace; the old
+                # one is kept (above) and components/data_guards.py asks for an opt-in.
+                replace_on_changes=["jurisdiction"],
+            ),
         )
         token = cloudflare.AccountToken(
             f"{name}-token",
@@ -70,6 +80,7 @@ class TenantStorage(pulumi.ComponentResource):
         )
 
         self.bucket_name = bucket.name
+        self.jurisdiction = storage.jurisdiction
         self.s3_endpoint = r2.s3_endpoint(args.account_id, storage.jurisdiction)
         self.s3_prefix = storage.s3_prefix
         # The engine honours additional_secret_outputs, but wrapping here too keeps the

@@ -3,6 +3,7 @@
 Commands:
   pair <tenant> <channel>              mint a mux pairing token for a tenant
   backup pull <tenant> <dest-dir>      download and decrypt a tenant's S3 state
+  backup restore <tenant> <src-dir>    encrypt a pulled folder into the tenant's bucket
   status                               compare every CVM with what Phala reports (drift)
   ssh <name>                           shell in a tenant's (or mux's) container
   exec <name> -- <command...>          run a command there; its exit status is ours
@@ -163,6 +164,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_outputs_source(pull)
     pull.set_defaults(handler=_run_backup_pull)
+    restore = backup_commands.add_parser(
+        "restore",
+        help="encrypt a pulled folder into the tenant's current bucket (after a move)",
+        description="Encrypt a folder made by `backup pull` into the tenant's current S3 "
+        "bucket and prefix, as its CVM would write it: how its state follows it to a new "
+        "bucket or jurisdiction. The bucket must be empty there, or --overwrite replaces "
+        "what is there (stop the CVM first). The master key is read from "
+        "$OPENCLAW_MASTER_KEY or --master-key-file, never from the command line.",
+    )
+    restore.add_argument("tenant", help="tenant name as in the stack outputs")
+    restore.add_argument("src_dir", type=Path, metavar="src-dir", help="a folder `pull` made")
+    restore.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what the bucket holds under the tenant's prefix with the folder",
+    )
+    restore.add_argument(
+        "--master-key-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the tenant MASTER_KEY (mode 0600); default $OPENCLAW_MASTER_KEY",
+    )
+    _add_outputs_source(restore)
+    restore.set_defaults(handler=_run_backup_restore)
 
     status = commands.add_parser(
         "status",
@@ -239,6 +264,29 @@ def _run_backup_pull(arguments: argparse.Namespace, stdout: TextIO, stderr: Text
         f"restored tenant {result.tenant!r}: {result.file_count} files, "
         f"{result.total_bytes} bytes from {result.source}\n"
         f"  into {result.destination} (mode 0700: it is the tenant's plaintext state)",
+        file=stdout,
+    )
+    return 0
+
+
+def _run_backup_restore(arguments: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from ops.backup import read_master_key, restore_tenant_state
+
+    master_key = read_master_key(arguments.master_key_file, os.environ)
+    outputs = _load_outputs(arguments)
+    tenant = outputs.tenant(arguments.tenant)
+    result = restore_tenant_state(
+        tenant,
+        outputs.secrets_for(tenant.name),
+        master_key,
+        arguments.src_dir,
+        overwrite=arguments.overwrite,
+        progress=lambda message: print(f"ops: {message}", file=stderr, flush=True),
+    )
+    replaced = f", replacing {result.replaced_objects} objects" if result.replaced_objects else ""
+    print(
+        f"restored tenant {result.tenant!r}: {result.file_count} files, "
+        f"{result.total_bytes} bytes into {result.destination}{replaced}",
         file=stdout,
     )
     return 0

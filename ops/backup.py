@@ -1,8 +1,14 @@
-"""Disaster-recovery drill: download and decrypt one tenant's S3 state locally.
+"""A tenant's S3 state, pulled to a local folder and restored from one.
 
+`pull` is the disaster-recovery drill: download and decrypt one tenant's state.
 Only the MASTER_KEY and the stack outputs are needed: the crypt password and
 salt are derived from the key exactly as the CVM derives them at boot, so a
 successful pull proves the key and the bucket are enough to rebuild the tenant.
+
+`restore` encrypts a pulled folder back into the tenant's *current* bucket, the
+way its CVM writes: how a tenant's state follows it to a new bucket or
+jurisdiction (components/data_guards.py refuses the move until asked, and names
+these two steps).
 
 Nothing is written to the destination unless the whole pull succeeded: files
 land in a private staging folder next to it and are renamed into place at the
@@ -108,11 +114,11 @@ def derive_crypt_passwords(master_key: str) -> CryptPasswords:
         raise ConfigError(f"unusable master key: {error}") from None
 
 
-def s3_location_of(tenant: TenantOutputs) -> S3Location:
+def s3_location_of(tenant: TenantOutputs, action: str = "pull") -> S3Location:
     if tenant.storage_mode != "s3" or tenant.bucket is None or tenant.s3_endpoint is None:
         raise ConfigError(
             f"tenant {tenant.name!r} uses local storage: its state lives only on the CVM's "
-            "Docker volume, so there is no S3 backup to pull"
+            f"Docker volume, so there is no S3 backup to {action}"
         )
     return S3Location(
         endpoint=tenant.s3_endpoint,
@@ -286,4 +292,104 @@ def pull_tenant_state(
         destination=destination,
         file_count=len(restored),
         total_bytes=sum(restored.values()),
+    )
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    tenant: str
+    destination: str
+    file_count: int
+    total_bytes: int
+    replaced_objects: int  # objects that were in the bucket before and were replaced
+
+
+def _check_restore_source(source: Path) -> dict[str, int]:
+    if source.is_symlink() or not source.is_dir():
+        raise ConfigError(f"restore source {str(source)!r} is not a folder")
+    files = _local_files(source)
+    if not files:
+        raise ConfigError(f"restore source {str(source)!r} is empty: nothing to restore")
+    return files
+
+
+def _check_key_is_the_running_one(tenant: TenantOutputs, master_key: str) -> None:
+    """An empty bucket cannot tell a wrong key; the outputs' public fingerprint can."""
+    from components.key_change import key_fingerprint
+
+    if tenant.key_fingerprint is not None and key_fingerprint(master_key) != tenant.key_fingerprint:
+        raise ConfigError(
+            f"this master key is not the MASTER_KEY tenant {tenant.name!r} runs with (its "
+            "keyFingerprint in the outputs differs): its CVM could not read what it encrypts"
+        )
+
+
+def restore_tenant_state(
+    tenant: TenantOutputs,
+    secrets: TenantSecrets,
+    master_key: str,
+    source: Path,
+    *,
+    overwrite: bool = False,
+    rclone_binary: Path | None = None,
+    progress: Progress | None = None,
+) -> RestoreResult:
+    """Encrypt the folder ``source`` (a pull) into ``tenant``'s current bucket and prefix.
+
+    The bucket must hold nothing under the prefix, unless ``overwrite``: then what is
+    there must decrypt with this key (it is this tenant's) and is replaced, so the
+    bucket ends up holding exactly the folder. Every file is checked after the upload.
+    """
+    report = progress or (lambda _message: None)
+    location = s3_location_of(tenant, action="restore into")
+    if secrets.s3_access_key_id is None or secrets.s3_secret_access_key is None:
+        raise ConfigError(f"stack outputs hold no S3 credentials for tenant {tenant.name!r}")
+    credentials = S3Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key)
+    source = source.absolute()
+    local = _check_restore_source(source)
+    _check_key_is_the_running_one(tenant, master_key)
+    passwords = derive_crypt_passwords(master_key)
+    binary = rclone_binary or locate_rclone()
+    destination = location.describe()
+
+    with private_rclone_home() as home:
+        rclone = Rclone(
+            binary,
+            crypt_remote_environment(location, credentials, passwords),
+            home,
+            secrets=(master_key, passwords.password, passwords.salt),
+        )
+        report(f"listing {destination}")
+        raw_remote = f"{BASE_REMOTE}:{location.bucket_path}"
+        _probe(rclone, raw_remote, destination)
+        present = _list_files(rclone, raw_remote, destination)
+        if present and not overwrite:
+            raise ConfigError(
+                f"{destination} already holds {len(present)} objects (the CVM writes its "
+                "state there once it runs); stop the tenant's CVM, then restore with "
+                "--overwrite to replace them with this copy"
+            )
+        if present:
+            decrypted = _list_files(rclone, f"{CRYPT_REMOTE}:", f"decrypted {destination}")
+            if len(decrypted) != len(present):
+                raise BackupError(
+                    f"only {len(decrypted)} of {len(present)} objects in {destination} decrypt "
+                    "with keys derived from this master key; refusing to overwrite them"
+                )
+        report(f"uploading {len(local)} files")
+        completed = rclone.run("sync", operands=[str(source), f"{CRYPT_REMOTE}:"])
+        if completed.returncode != 0:
+            _raise_for_rclone_failure(rclone, completed, f"uploading to {destination} failed")
+        stored = _list_files(rclone, f"{CRYPT_REMOTE}:", f"decrypted {destination}")
+        if stored != local:
+            raise BackupError(
+                f"{destination} does not hold exactly the restored files afterwards "
+                f"({len(stored)} stored, {len(local)} restored)"
+            )
+    return RestoreResult(
+        tenant=tenant.name,
+        destination=destination,
+        file_count=len(local),
+        total_bytes=sum(local.values()),
+        replaced_objects=len(present),
     )

@@ -81,6 +81,9 @@ class TenantOutputs:
     ssh_host: str
     inbound_url: str
     phala_dashboard_url: str
+    # The public fingerprint of the MASTER_KEY the tenant runs with (components/key_change.py);
+    # None when the outputs predate it (added within contract v1).
+    key_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, repr=False)
@@ -201,8 +204,9 @@ _MUX_FIELDS: Final = (
     ("healthUrl", "health_url", _REQUIRED),
     ("phalaDashboardUrl", "phala_dashboard_url", _REQUIRED),
 )
-# Optional within contract v1: older programs did not export it.
+# Optional within contract v1: older programs did not export them.
 MUX_CHANNELS_KEY: Final = "channels"
+KEY_FINGERPRINT_KEY: Final = "keyFingerprint"
 KNOWN_CHANNELS: Final = MUX_CHANNEL_NAMES
 _MUX_SECRET_FIELDS: Final = (
     ("registerKey", "register_key", _REQUIRED),
@@ -291,7 +295,13 @@ def _parse_tenant(name: str, value: object) -> TenantOutputs:
                 raise StackOutputsError(
                     f"stack output '{where}.{key}' is null, but storageMode is 's3'"
                 )
-    return TenantOutputs(**parsed)  # type: ignore[arg-type]
+    fingerprint = value.get(KEY_FINGERPRINT_KEY) if isinstance(value, dict) else None
+    if fingerprint is not None and not isinstance(fingerprint, str):
+        raise StackOutputsError(
+            f"stack output '{where}.{KEY_FINGERPRINT_KEY}' must be a string, "
+            f"got {_json_type(fingerprint)}"
+        )
+    return TenantOutputs(**parsed, key_fingerprint=fingerprint)  # type: ignore[arg-type]
 
 
 def _parse_tenant_secrets(name: str, value: object, tenant: TenantOutputs) -> TenantSecrets:

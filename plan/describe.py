@@ -30,6 +30,7 @@ from plan.evaluate import (
     ProgramRun,
     Registration,
     is_deploy_command,
+    is_secret,
     unwrap,
 )
 from plan.placeholders import NOT_SET_MARK
@@ -80,10 +81,23 @@ def _fingerprint_key() -> bytes | None:
     return key if len(key) >= 16 else None
 
 
-def env_entries(environment: dict[str, Any]) -> list[dict[str, Any]]:
+def env_entries(
+    environment: dict[str, Any], marked: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The CVM env in the order it is written: each non-secret value, and for each
-    secret only that it is set (and a keyed fingerprint when a key is given)."""
+    secret only that it is set (and a keyed fingerprint when a key is given).
+
+    `marked` is the environment as the engine receives it, each secret still wrapped: a
+    value is shown as secret when the driver is told so or when it travels as a secret,
+    so a value that changes only between plain and secret (a change to the command
+    provider, which restarts the CVM) shows as changed."""
     secret_names = set(_names(environment[protocol.SECRET_ENV_KEYS]))
+    if marked is not None:
+        secret_names |= {
+            name
+            for name in _names(environment[protocol.ENV_KEYS])
+            if is_secret(marked.get(protocol.env_value_var(name)))
+        }
     key = _fingerprint_key()
     entries: list[dict[str, Any]] = []
     for name in _names(environment[protocol.ENV_KEYS]):
@@ -137,8 +151,17 @@ def rollout_waves(run: ProgramRun) -> dict[str, int]:
     return {urn: wave(urn) for urn in tenant_commands}
 
 
+def _guard_refuses(guard: Registration | None) -> bool:
+    """Whether a CVM's guard fails its delete (components/phala_cvm.py): the CVM keeps
+    state of its own and its opt-in is not set."""
+    return guard is not None and bool(guard.plain_inputs.get("delete"))
+
+
 def describe_cvm(
-    run: ProgramRun, command: Registration, waves: dict[str, int] | None = None
+    run: ProgramRun,
+    command: Registration,
+    waves: dict[str, int] | None = None,
+    guard: Registration | None = None,
 ) -> dict[str, Any]:
     inputs = command.plain_inputs
     env = inputs["environment"]
@@ -167,13 +190,14 @@ def describe_cvm(
         "adoptCvmId": env[protocol.EXISTING_CVM_ID] or None,
         "image": image.group(1) if image else None,
         "storage": storage,
-        "protectedFromReplacement": command.protect,
+        # Replacing or removing it is refused (components/data_guards.py).
+        "protectedFromReplacement": _guard_refuses(guard),
         "replacedWhenChanged": list(REPLACEMENT_TRIGGER_NAMES),
         "healthCheck": env.get(protocol.HEALTH_URL_TEMPLATE) or None,
         "rolloutWave": (waves if waves is not None else rollout_waves(run)).get(command.urn),
         # What the Command runs: a change redeploys through the driver like any input.
         "driverCommands": {phase: inputs.get(phase) for phase in ("create", "update", "delete")},
-        "env": env_entries(env),
+        "env": env_entries(env, command.inputs["environment"]),
         "driverSettings": {
             name.removeprefix(protocol.PREFIX): value
             for name, value in sorted(env.items())
@@ -189,10 +213,8 @@ def describe_guard(run: ProgramRun, guard: Registration) -> dict[str, Any]:
         "key": f"guard/{guard.name}",
         "resource": guard.name,
         "owner": "/".join(_owner(run, guard)),
-        "protected": guard.protect,
-        "replacedWhenChanged": dict(
-            zip(REPLACEMENT_TRIGGER_NAMES, guard.plain_inputs["triggers"], strict=True)
-        ),
+        # An input of the guard Command: setting the opt-in updates it.
+        "refusesDeletion": _guard_refuses(guard),
     }
 
 
@@ -235,9 +257,11 @@ def describe_token(run: ProgramRun, token: Registration) -> dict[str, Any]:
 def describe(run: ProgramRun) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     waves = rollout_waves(run)
+    guards = {guard.parent: guard for guard in run.guards}  # one per PhalaCvm component
     for registration in run.registrations:
         if registration.type == COMMAND_TYPE and is_deploy_command(registration.inputs):
-            blocks.append(describe_cvm(run, registration, waves))
+            guard = guards.get(registration.parent)
+            blocks.append(describe_cvm(run, registration, waves, guard))
         elif registration.type == COMMAND_TYPE:
             blocks.append(describe_guard(run, registration))
         elif registration.type == BUCKET_TYPE:
@@ -288,11 +312,12 @@ def render_block(block: dict[str, Any]) -> list[str]:
             f"  kept when the tenant is removed: {_yes(block['keptWhenRemoved'])}",
         ]
     if kind == "guard":
-        state = "protected" if block["protected"] else "released (the opt-in is set)"
-        return [
-            f"guard {block['key'].removeprefix('guard/')}  ({block['owner']})",
-            f"  {state}: stands for the CVM's local state and is replaced with it",
-        ]
+        state = (
+            "refuses to delete the CVM and its local state"
+            if block["refusesDeletion"]
+            else "released (the opt-in is set): deleting the CVM is allowed"
+        )
+        return [f"guard {block['key'].removeprefix('guard/')}  ({block['owner']})", f"  {state}"]
     if kind == "token":
         lines = [f"r2 token {block['name']}  ({block['owner']})"]
         for policy in block["policies"]:

@@ -14,14 +14,20 @@ FLAG_REPLACES = "REPLACES CVM"
 FLAG_DELETES = "DELETES CVM"
 FLAG_CREATES = "creates CVM"
 FLAG_DATA = "TOUCHES LOCAL-VOLUME DATA"
-FLAG_REFUSED = "refused by protection unless allowDataLoss is set"
+# components/data_guards.py refuses these at preview; the guard Command on destroy.
+FLAG_REFUSED_REPLACE = "refused unless {opt_in} is set"
+FLAG_REFUSED_DELETE = "refused unless {opt_in} was deployed before the removal"
+FLAG_NEW_BUCKET = (
+    "NEW EMPTY BUCKET: its state stays in the old one; refused unless allowNewBucket is set"
+)
 IGNORED_FIELDS = frozenset({"kind", "key", "owner", "resource"})
 # Resource options: the engine records a change to them without an operation.
 OPTION_FIELDS = frozenset({"protectedFromReplacement", "protected", "keptWhenRemoved"})
 # Per kind, the fields whose change makes the engine replace the resource.
 REPLACED_WHEN = {
     "cvm": frozenset(REPLACEMENT_TRIGGER_NAMES),
-    "guard": frozenset({"replacedWhenChanged"}),
+    "guard": frozenset(),
+    # `jurisdiction` through the program's replace_on_changes (components/tenant_storage.py).
     "bucket": frozenset({"name", "accountId", "jurisdiction"}),
     "token": frozenset({"accountId"}),
     "stack-reference": frozenset({"stack"}),
@@ -188,6 +194,8 @@ def diff_plans(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[O
                 entry.lines += _field_lines(name, change.old.get(name), change.new.get(name))
         if block["kind"] == "bucket" and change.op == "delete" and block.get("keptWhenRemoved"):
             entry.lines.append(f"  (bucket {block['name']} is kept: its data is not deleted)")
+        if block["kind"] == "bucket" and change.op == "replace":
+            entry.flag(FLAG_NEW_BUCKET)
         if block["kind"] != "cvm":
             continue
         if change.op == "create":
@@ -200,10 +208,13 @@ def diff_plans(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[O
         entry.flag(FLAG_DELETES if change.op == "delete" else FLAG_REPLACES)
         if _holds_local_data(block):
             entry.flag(FLAG_DATA)
-            old = change.old
-            assert old is not None
-            if old["protectedFromReplacement"]:
-                entry.flag(FLAG_REFUSED)
+            opt_in = "muxAllowDataLoss" if block["role"] == "mux" else "allowDataLoss"
+            # A replacement is refused unless the new config allows it; a removal unless
+            # the deployed one did (the removed tenant's config is gone).
+            if change.op == "replace" and change.block["protectedFromReplacement"]:
+                entry.flag(FLAG_REFUSED_REPLACE.format(opt_in=opt_in))
+            if change.op == "delete" and change.block["protectedFromReplacement"]:
+                entry.flag(FLAG_REFUSED_DELETE.format(opt_in=opt_in))
     return sorted(changes.values(), key=lambda c: c.owner)
 
 

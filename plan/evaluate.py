@@ -62,7 +62,8 @@ def unwrap(value: Any) -> Any:
 
 def is_deploy_command(inputs: Mapping[str, Any]) -> bool:
     """A CVM's deploy Command (it runs the driver), as opposed to a guard Command."""
-    return "environment" in inputs
+    environment = unwrap(inputs.get("environment"))
+    return isinstance(environment, dict) and protocol.CVM_NAME in environment
 
 
 def fake_app_id(cvm_name: str) -> str:
@@ -255,7 +256,7 @@ class ProgramRun:
 
     @property
     def guards(self) -> list[Registration]:
-        """The protected stand-ins of CVMs that keep state on their own volumes."""
+        """The guards of CVMs that keep state on their own volumes (components/phala_cvm.py)."""
         return [r for r in self.of_type(COMMAND_TYPE) if not is_deploy_command(r.inputs)]
 
     @cached_property

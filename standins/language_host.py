@@ -1,40 +1,58 @@
 """Stand-in for `pulumi-language-python`, the Python language host.
 
-Faithful to what the engine needs from the real host for `preview`, `up`, `refresh` and
-`destroy`:
-- the executor `pulumi-language-python-exec` must lie beside the host (else it exits with
-  "missing executor"); it is the real script from the sdk/v3 module, run with the
-  project's Python, so the program itself runs exactly as it would under the real host;
-- the interpreter comes from the `virtualenv` runtime option (relative to the project
-  root), with the virtualenv activated (`VIRTUAL_ENV`, `PATH`), else `python3`;
-- config reaches the program as `PULUMI_CONFIG` and `PULUMI_CONFIG_SECRET_KEYS` (JSON);
-- exit code 32 means the program already reported its error (a bail), any other
-  non-zero code is "Program exited with non-zero exit code: N";
-- required packages are read from the `pulumi-plugin.json` files of the installed
-  distributions, as the real host does through pip.
+Its sources: the toolchain package of pulumi/pulumi sdk/v3 v3.274.0 (sdk/python/toolchain,
+from the Go module cache: exact) and the host's main.go (sdk/python/cmd/pulumi-language-python,
+whose module the proxy does not serve: read at pulumi/pulumi commit f7520826c1 of
+2026-08-21, the newest snapshot reachable; "main.go" below). Each behaviour names its
+source beside the code; standins/FIDELITY.md lists them with the test that pins each:
+- GetRequiredPackages first ensures the virtualenv (toolchain pip.go EnsureVenv): a
+  missing or empty `virtualenv` folder is created with `python3 -m venv`, then
+  `pip install --upgrade pip setuptools wheel` and `pip install -r requirements.txt` run
+  in it, each step announced in the engine's log; the engine asks on every preview, up
+  and refresh, so a fresh clone's first `pulumi preview` builds `.venv`;
+- Run checks the virtualenv (ValidateVenv), runs the real executor script
+  `pulumi-language-python-exec` (beside the host, else "missing executor") with the
+  virtualenv's python, VIRTUAL_ENV and PATH set and PYTHONHOME removed, and config in
+  PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS;
+- exit 32 is a bail, any other failure "program exited with non-zero exit code: N";
+- Cancel sends SIGINT to the program and SIGKILL 5 s later if it is still running;
+- required packages are read from the installed distributions' pulumi-plugin.json.
 
 For tests only: with OPENCLAW_STANDIN_RECORD_CONFIG set to a folder, `Run` writes the
 config it would hand the program to `<stack>.json` there (0600) and fails the run
 without starting the program, so a test can see exactly what the engine passes on.
 
-Not implemented: dependency installation, templates, code generation, packing and
-debugger attachment; the engine does not call them for the commands above.
+Not implemented: the poetry and uv toolchains, typecheckers, templates, code generation,
+packing and debugger attachment; the engine does not call them for this project.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
+import shutil
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script by the launcher the harness writes
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import grpc
 from google.protobuf import empty_pb2, json_format
-from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
+from pulumi.runtime.proto import (
+    engine_pb2,
+    engine_pb2_grpc,
+    language_pb2,
+    language_pb2_grpc,
+    plugin_pb2,
+)
 
 from standins.plugin_rpc import serve
 
@@ -45,7 +63,13 @@ HOST_VERSION = "3.274.0"
 RECORD_CONFIG_VAR = "OPENCLAW_STANDIN_RECORD_CONFIG"
 CONFIG_RECORDED = "config recorded; the program was not run"
 EXECUTOR_SUFFIX = "-exec"
+# main.go: pythonProcessExitedAfterShowingUserActionableMessage.
 BAIL_EXIT_CODE = 32
+# main.go Run: cmd.WaitDelay = 5 * time.Second after the SIGINT of cmd.Cancel.
+CANCEL_WAIT_SECONDS = 5.0
+# toolchain pip.go InstallDependencies: three attempts when pip's error looks transient.
+PIP_ATTEMPTS = 3
+TRANSIENT_PIP_ERRORS = ("because the GET request got Content-Type",)
 
 # Lists every installed distribution's pulumi-plugin.json, run with the program's Python.
 _LIST_PLUGINS = r"""
@@ -62,23 +86,189 @@ print(json.dumps(found))
 """
 
 
+class ToolchainError(Exception):
+    pass
+
+
 def runtime_options(info: language_pb2.ProgramInfo | None) -> dict[str, Any]:
     if info is None or not info.HasField("options"):
         return {}
     return json_format.MessageToDict(info.options)
 
 
-def python_for(root: str, options: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """The interpreter to run and the environment changes that activate its virtualenv."""
+def virtualenv_path(root: str, options: dict[str, Any]) -> Path | None:
+    """pip.go resolveVirtualEnvironmentPath: the option, relative to the project root."""
     virtualenv = options.get("virtualenv")
     if not virtualenv:
-        return os.environ.get("PULUMI_PYTHON_CMD", "python3"), {}
-    venv = Path(virtualenv) if Path(virtualenv).is_absolute() else Path(root) / virtualenv
-    bin_dir = venv / "bin"
-    return str(bin_dir / "python"), {
-        "VIRTUAL_ENV": str(venv),
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+        return None
+    return Path(virtualenv) if Path(virtualenv).is_absolute() else Path(root) / virtualenv
+
+
+def is_virtualenv(folder: Path) -> bool:
+    """pip.go IsVirtualEnv: a `bin/python` that is not a folder."""
+    python = folder / "bin" / "python"
+    return python.exists() and not python.is_dir()
+
+
+def activated(environ: dict[str, str], venv: Path) -> dict[str, str]:
+    """toolchain.go ActivateVirtualEnv: bin first on PATH, no PYTHONHOME, VIRTUAL_ENV set."""
+    env = {k: v for k, v in environ.items() if k.upper() not in ("PYTHONHOME", "VIRTUAL_ENV")}
+    bin_dir = str(venv / "bin")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}" if env.get("PATH") else bin_dir
+    env["VIRTUAL_ENV"] = str(venv)
+    return env
+
+
+def python_for(root: str, options: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The interpreter to run and its environment (pip.go Command)."""
+    venv = virtualenv_path(root, options)
+    if venv is None:
+        return base_python(), dict(os.environ)
+    return str(venv / "bin" / "python"), activated(dict(os.environ), venv)
+
+
+def base_python() -> str:
+    """pip.go CommandPath: PULUMI_PYTHON_CMD, else python3, else python, on PATH."""
+    wanted = (
+        [os.environ["PULUMI_PYTHON_CMD"]]
+        if os.environ.get("PULUMI_PYTHON_CMD")
+        else [
+            "python3",
+            "python",
+        ]
+    )
+    for name in wanted:
+        found = shutil.which(name)
+        if found:
+            return found
+    quoted = "[" + " ".join(f'"{name}"' for name in wanted) + "]"
+    raise ToolchainError(
+        f"failed to locate any of {quoted} on your PATH. Have you installed Python 3.6 or greater?"
+    )
+
+
+def virtualenv_error(option: str, folder: Path) -> str:
+    """pip.go NewVirtualEnvError, the message Run fails with for a broken virtualenv."""
+    message = (
+        "doesn't exist" if not folder.exists() else "doesn't appear to be a virtual environment"
+    )
+    python = folder / "bin" / "python"
+    commands = (
+        f"    1. python3 -m venv {folder}\n"
+        f"    2. {python} -m pip install --upgrade pip setuptools wheel\n"
+        f"    3. {python} -m pip install -r requirements.txt\n"
+    )
+    return (
+        f"The 'virtualenv' option in Pulumi.yaml is set to {json.dumps(option)}, but "
+        f"{json.dumps(str(folder))} {message}; run the following commands to create the "
+        f"virtual environment and install dependencies into it:\n\n{commands}\n\n"
+        "For more information see: "
+        "https://www.pulumi.com/docs/intro/languages/python/#virtual-environments"
+    )
+
+
+class EngineWriter:
+    """main.go createEngineWriters: ephemeral engine log messages on one random stream."""
+
+    def __init__(self, engine_address: str) -> None:
+        self._stub = (
+            engine_pb2_grpc.EngineStub(grpc.insecure_channel(engine_address))
+            if engine_address
+            else None
+        )
+        self._stream = random.randrange(2**31)  # noqa: S311 - a stream id, not a secret
+
+    def write(self, text: str, severity: int = engine_pb2.INFO) -> None:
+        if self._stub is None:
+            return
+        with contextlib.suppress(grpc.RpcError):
+            self._stub.Log(
+                engine_pb2.LogRequest(
+                    severity=severity, message=text, ephemeral=True, streamId=self._stream
+                )
+            )
+
+
+def _run_logged(
+    args: Sequence[str], cwd: Path, env: dict[str, str], log: EngineWriter
+) -> tuple[int, str]:
+    """Run a pip step with its stdout to the info stream and stderr to the error stream
+    (pip.go InstallDependencies, showOutput); returns the exit code and stderr."""
+    process = subprocess.Popen(
+        list(args), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    errors: list[str] = []
+
+    def pump(stream: Any, severity: int, keep: list[str] | None) -> None:
+        for line in stream:
+            if keep is not None:
+                keep.append(line)
+            log.write(line, severity)
+
+    threads = [
+        threading.Thread(target=pump, args=(process.stdout, engine_pb2.INFO, None)),
+        threading.Thread(target=pump, args=(process.stderr, engine_pb2.ERROR, errors)),
+    ]
+    for thread in threads:
+        thread.start()
+    code = process.wait()
+    for thread in threads:
+        thread.join()
+    return code, "".join(errors)
+
+
+def install_dependencies(cwd: Path, venv: Path, log: EngineWriter) -> None:
+    """pip.go InstallDependencies (v3.274.0, lines 468-585) with showOutput."""
+    log.write("Creating virtual environment...\n")
+    venv_step = subprocess.run(
+        [base_python(), "-m", "venv", str(venv)], capture_output=True, text=True, check=False
+    )
+    if venv_step.returncode != 0:
+        output = venv_step.stdout + venv_step.stderr
+        if output:
+            log.write(f"{output}\n", engine_pb2.ERROR)
+        raise ToolchainError(
+            f"creating virtual environment at '{venv}': exit status {venv_step.returncode}"
+        )
+    log.write("Finished creating virtual environment\n")
+
+    def pip_install(what: str, *args: str) -> None:
+        command = [str(venv / "bin" / "python"), "-m", "pip", "install", *args]
+        env = activated(dict(os.environ), venv)
+        for attempt in range(PIP_ATTEMPTS):
+            code, stderr = _run_logged(command, cwd, env, log)
+            if code == 0:
+                return
+            transient = any(pattern in stderr for pattern in TRANSIENT_PIP_ERRORS)
+            if attempt < PIP_ATTEMPTS - 1 and transient:
+                log.write(f"Retrying ({attempt + 1}/{PIP_ATTEMPTS})...\n", engine_pb2.ERROR)
+                continue
+            detail = f": {stderr.strip()}" if stderr.strip() else ""
+            raise ToolchainError(f"{what} via '{' '.join(command)}': exit status {code}{detail}")
+
+    log.write("Updating pip, setuptools, and wheel in virtual environment...\n")
+    pip_install("updating pip, setuptools, and wheel", "--upgrade", "pip", "setuptools", "wheel")
+    log.write("Finished updating\n")
+    if not (cwd / "requirements.txt").exists():
+        return
+    log.write("Installing dependencies in virtual environment...\n")
+    pip_install("installing dependencies", "-r", "requirements.txt")
+    log.write("Finished installing dependencies\n")
+
+
+def ensure_venv(info: language_pb2.ProgramInfo, log: EngineWriter) -> None:
+    """pip.go EnsureVenv (v3.274.0, lines 272-310)."""
+    venv = virtualenv_path(info.root_directory, runtime_options(info))
+    if venv is None or is_virtualenv(venv):
+        return
+    if venv.exists() and not venv.is_dir():
+        raise ToolchainError(
+            f"the 'virtualenv' option in Pulumi.yaml is set to {json.dumps(str(venv))} "
+            "but it is not a directory"
+        )
+    if venv.exists() and any(venv.iterdir()):
+        return  # not empty: left alone, and Run reports it (ValidateVenv)
+    install_dependencies(Path(info.program_directory or info.root_directory), venv, log)
 
 
 def record_config(path: Path, env: dict[str, str]) -> Any:
@@ -95,10 +285,20 @@ def record_config(path: Path, env: dict[str, str]) -> Any:
     return language_pb2.RunResponse(error=CONFIG_RECORDED)
 
 
+def run_failure(returncode: int) -> Any:
+    """main.go Run (the exec.ExitError branch): 32 bails; a signal reads as -1."""
+    if returncode == BAIL_EXIT_CODE:
+        return language_pb2.RunResponse(bail=True)
+    code = returncode if returncode >= 0 else -1  # syscall.WaitStatus.ExitStatus()
+    return language_pb2.RunResponse(error=f"program exited with non-zero exit code: {code}")
+
+
 class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
     def __init__(self, executor: Path, engine_address: str) -> None:
         self.executor = executor
         self.engine_address = engine_address
+        # main.go newLanguageHost: cancelCtx, done once the Cancel RPC arrives.
+        self.cancelled = threading.Event()
 
     def Handshake(self, request: Any, context: Any) -> Any:
         return language_pb2.LanguageHandshakeResponse()
@@ -107,34 +307,38 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         return plugin_pb2.PluginInfo(version=HOST_VERSION)
 
     def _installed_plugins(self, info: language_pb2.ProgramInfo) -> list[dict[str, Any]]:
-        python, activation = python_for(info.root_directory, runtime_options(info))
-        listing = subprocess.run(
-            [python, "-c", _LIST_PLUGINS],
-            env={**os.environ, **activation},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        """main.go listPulumiPackageInfos: asks the program's python (pip.go ListPackages
+        runs `python -m pip list`; this reads the same distributions' metadata)."""
+        python, env = python_for(info.root_directory, runtime_options(info))
+        try:
+            listing = subprocess.run(
+                [python, "-c", _LIST_PLUGINS], env=env, capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError) as error:
+            raise ToolchainError(f"calling `{python} -m pip list --format json`: {error}") from None
         return [p for p in json.loads(listing.stdout) if p.get("resource") and p.get("name")]
 
-    def _dependencies(self, info: language_pb2.ProgramInfo, message: type) -> list[Any]:
-        return [
-            message(
+    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
+        # main.go GetRequiredPackages: EnsureVenv first, output to the engine's log.
+        try:
+            ensure_venv(request.info, EngineWriter(self.engine_address))
+            plugins = self._installed_plugins(request.info)
+        except ToolchainError as error:
+            context.abort(grpc.StatusCode.UNKNOWN, str(error))
+        packages = [
+            plugin_pb2.PackageDependency(
                 kind="resource",
                 name=plugin["name"],
                 version=plugin.get("version", ""),
                 server=plugin.get("server", ""),
             )
-            for plugin in self._installed_plugins(info)
+            for plugin in plugins
         ]
-
-    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
-        packages = self._dependencies(request.info, plugin_pb2.PackageDependency)
         return language_pb2.GetRequiredPackagesResponse(packages=packages)
 
     def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
-        plugins = self._dependencies(request.info, plugin_pb2.PluginDependency)
-        return language_pb2.GetRequiredPluginsResponse(plugins=plugins)
+        # main.go: "method GetRequiredPlugins not implemented"; the engine asks for packages.
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "method GetRequiredPlugins not implemented")
 
     def About(self, request: Any, context: Any) -> Any:
         python, _ = python_for(request.info.root_directory, runtime_options(request.info))
@@ -148,7 +352,12 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         root = info.root_directory or request.pwd
         program_dir = info.program_directory or request.pwd or root
         entry = info.entry_point or request.program or "."
-        python, activation = python_for(root, runtime_options(info))
+        options = runtime_options(info)
+        venv = virtualenv_path(root, options)
+        # main.go Run -> tc.ValidateVenv (pip.go:265-270): a missing venv fails the run.
+        if venv is not None and not is_virtualenv(venv):
+            context.abort(grpc.StatusCode.UNKNOWN, virtualenv_error(options["virtualenv"], venv))
+        python, env = python_for(root, options)
         args = [python, str(self.executor)]
         for flag, value in (
             ("monitor", request.monitor_address),
@@ -165,28 +374,50 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
                 args += [f"--{flag}", value]
         args.append(entry)
         args.extend(request.args)
-        env = {**os.environ, **activation, "PYTHONUNBUFFERED": "true"}
-        env.pop("PYTHONHOME", None)
+        env["PYTHONUNBUFFERED"] = "true"
         env["PULUMI_CONFIG"] = json.dumps(dict(request.config))
         env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(request.configSecretKeys))
         record = os.environ.get(RECORD_CONFIG_VAR)
         if record:
             stack = request.stack.rsplit("/", 1)[-1]
             return record_config(Path(record) / f"{stack}.json", env)
+        if self.cancelled.is_set():
+            # exec.Cmd.Start on a done context.
+            return language_pb2.RunResponse(
+                error="problem executing program (could not run language executor): "
+                "context canceled"
+            )
         try:
-            code = subprocess.run(args, env=env, cwd=program_dir, check=False).returncode
+            process = subprocess.Popen(args, env=env, cwd=program_dir)
         except OSError as error:
             return language_pb2.RunResponse(
-                error=f"Problem executing program (could not run language executor): {error}"
+                error=f"problem executing program (could not run language executor): {error}"
             )
+        code = wait_cancellable(process, self.cancelled, context.is_active)
         if code == 0:
             return language_pb2.RunResponse()
-        if code == BAIL_EXIT_CODE:
-            return language_pb2.RunResponse(bail=True)
-        return language_pb2.RunResponse(error=f"Program exited with non-zero exit code: {code}")
+        return run_failure(code)
 
     def Cancel(self, request: Any, context: Any) -> Any:
+        self.cancelled.set()  # main.go Cancel: host.cancelFunc()
         return empty_pb2.Empty()
+
+
+def wait_cancellable(
+    process: subprocess.Popen[Any], cancelled: threading.Event, active: Callable[[], bool]
+) -> int:
+    """Wait for the program; once the host is cancelled or the request has ended, send
+    SIGINT (main.go Run: cmd.Cancel) and SIGKILL after CANCEL_WAIT_SECONDS (WaitDelay)."""
+    while process.poll() is None:
+        if cancelled.wait(timeout=0.2) or not active():
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGINT)
+            try:
+                return process.wait(timeout=CANCEL_WAIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                return process.wait()
+    return process.returncode
 
 
 def main(argv: list[str]) -> int:

@@ -7,7 +7,9 @@ import binascii
 import contextlib
 import hashlib
 import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -174,17 +176,10 @@ def test_replacement_triggers_are_the_settings_phala_cannot_update(prod_run: Pro
     assert prod_run.named("bob-agent-deploy").replace_on_changes == ["triggers[*]"]
 
 
-def test_local_tenant_and_mux_are_protected_from_replacement(prod_run: ProgramRun) -> None:
-    protected = {r.name for r in prod_run.deploy_commands if r.protect}
-    assert protected == {"staging-agent-deploy", "openclaw-mux-deploy"}
-
-
-def test_allow_data_loss_lifts_the_protection() -> None:
-    config, secret_keys = all_local(1)
-    config["tenants"][0]["allowDataLoss"] = True
-    run = run_program(config, secret_keys)
-    assert not run.named("local-agent-0-deploy").protect
-    assert not run.named("local-agent-0-local-state-needs-allowDataLoss").protect
+def test_no_resource_uses_the_engines_protect_whose_errors_advise_state_unprotect(
+    prod_run: ProgramRun,
+) -> None:
+    assert [r.name for r in prod_run.registrations if r.protect] == []
 
 
 def test_cvms_with_local_state_have_a_guard_named_after_their_opt_in(
@@ -195,17 +190,50 @@ def test_cvms_with_local_state_have_a_guard_named_after_their_opt_in(
         "staging-agent-local-state-needs-allowDataLoss",
         "openclaw-mux-local-state-needs-muxAllowDataLoss",
     }
-    for guard_name, cvm_name in (
-        ("staging-agent-local-state-needs-allowDataLoss", "staging-agent"),
-        ("openclaw-mux-local-state-needs-muxAllowDataLoss", "openclaw-mux"),
+    for guard_name, cvm_name, how in (
+        (
+            "staging-agent-local-state-needs-allowDataLoss",
+            "staging-agent",
+            "set allowDataLoss: true on tenant staging-agent",
+        ),
+        (
+            "openclaw-mux-local-state-needs-muxAllowDataLoss",
+            "openclaw-mux",
+            "set muxAllowDataLoss: true",
+        ),
     ):
         guard, deploy = guards[guard_name], prod_run.named(f"{cvm_name}-deploy")
-        # Replaced exactly when the CVM would be, protected like it, and first in line.
-        assert guard.plain_inputs["triggers"] == deploy.plain_inputs["triggers"]
-        assert guard.replace_on_changes == ["triggers[*]"]
-        assert guard.protect and deploy.protect
-        assert guard.urn in deploy.dependencies
-        assert "create" not in guard.plain_inputs and "delete" not in guard.plain_inputs
+        # Deleted before the CVM (it depends on it), never replaced, and its delete
+        # fails with a message that names the opt-in.
+        assert deploy.urn in guard.dependencies
+        assert "triggers" not in guard.plain_inputs and "create" not in guard.plain_inputs
+        assert (
+            guard.plain_inputs["delete"] == 'printf "%s\\n" "$OPENCLAW_PHALA_REFUSAL" >&2; exit 1'
+        )
+        refusal = guard.plain_inputs["environment"]["OPENCLAW_PHALA_REFUSAL"]
+        assert refusal.startswith(f"refusing to delete CVM {cvm_name}: ")
+        assert how in refusal and "unprotect" not in refusal
+
+
+def test_the_guard_runs_its_refusal_and_fails(prod_run: ProgramRun) -> None:
+    inputs = prod_run.named("staging-agent-local-state-needs-allowDataLoss").plain_inputs
+    ran = subprocess.run(
+        ["/bin/sh", "-c", inputs["delete"]],
+        env={**os.environ, **inputs["environment"]},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 1
+    assert ran.stderr == inputs["environment"]["OPENCLAW_PHALA_REFUSAL"] + "\n"
+
+
+def test_allow_data_loss_releases_the_guard() -> None:
+    config, secret_keys = all_local(1)
+    config["tenants"][0]["allowDataLoss"] = True
+    run = run_program(config, secret_keys)
+    guard = run.named("local-agent-0-local-state-needs-allowDataLoss").plain_inputs
+    assert "delete" not in guard and "environment" not in guard
 
 
 def test_tenant_env_carries_keys_and_s3_settings(prod_run: ProgramRun) -> None:
@@ -514,6 +542,7 @@ def test_all_s3_stack_has_a_bucket_and_token_per_tenant() -> None:
     assert len(run.of_type(BUCKET_TYPE)) == 4
     assert len(run.of_type(TOKEN_TYPE)) == 4
     assert all(r.protect is False for r in run.deploy_commands)
+    assert run.guards == []  # s3 state survives the CVM: nothing to guard
     assert "mux" not in run.exports  # a null stack output is not exported at all
 
 

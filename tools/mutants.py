@@ -135,8 +135,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "storage: bucket deleted with the tenant",
         "components/tenant_storage.py",
-        "opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),",
-        "opts=pulumi.ResourceOptions(parent=self),",
+        "                retain_on_delete=True,\n",
+        "                retain_on_delete=False,\n",
         "removing a tenant never deletes its bucket",
         (MAIN_PROGRAM,),
     ),

@@ -14,12 +14,16 @@ and reads, as recorded in the engine build facts:
   with the same header; a bucket is looked up per jurisdiction; a taken name is 409;
 - account tokens: `POST /accounts/{a}/tokens` returns the `value` once; `GET` never does;
   `PUT` replaces the body; `DELETE` answers `{id}`; each policy's `resources` is kept
-  as the client sent it and echoed back in compact JSON, as the API does.
+  as the exact text the client sent and echoed back byte for byte.
 
 Faults for tests: an error status for the next N matching requests (5xx, or 429 with
-`Retry-After`), a bucket or token deleted behind the program's back, a bucket name taken
-by someone else, and a token revoked. A request log records every call (never the
-Authorization header, so the operator token is never kept).
+`Retry-After`, `Retry-After-Ms` or `x-should-retry`), a bucket or token deleted behind
+the program's back, a bucket name taken by someone else, and a token's status changed
+(`disabled`, `expired`, `revoked (exposed)`). A request log records every call (never
+the Authorization header, so the operator token is never kept).
+
+emulators/cloudflare/FIDELITY.md lists each behaviour with its source and its test, and
+what no source settles.
 """
 
 from __future__ import annotations
@@ -36,11 +40,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from standins.json_text import RawJsonError, raw_policy_resources, with_raw_values
+
 LOOPBACK_HOST = "127.0.0.1"
 PATH_PREFIX = "/client/v4"
 DEFAULT_API_TOKEN = "cf-emulator-operator-token-" + "0123456789abcdef" * 2
 API_TOKEN_PATTERN = re.compile(r"^[0-9A-Za-z_-]{40,80}$")
 JURISDICTIONS = ("default", "eu", "fedramp")
+# The statuses cloudflare-go v6.10.0 knows (shared/shared.go: TokenStatus) plus the one
+# terraform-provider-cloudflare v5.19.1 also handles (account_token/resource.go:191).
+TOKEN_STATUSES = ("active", "disabled", "expired", "revoked (exposed)")
 BUCKET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 BUCKET_SCOPE = "com.cloudflare.edge.r2.bucket"
 
@@ -85,7 +94,7 @@ class _Fault:
     path_pattern: re.Pattern[str]
     status: int
     remaining: int
-    retry_after: int | None
+    headers: dict[str, str]
 
 
 class CfApiError(Exception):
@@ -147,9 +156,15 @@ class CloudflareEmulator:
         *,
         times: int = 1,
         retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
+        """Answer the next `times` matching requests with `status` (and `headers`, e.g.
+        `Retry-After-Ms` or `x-should-retry`; `retry_after` sets `Retry-After`)."""
+        extra = dict(headers or {})
+        if retry_after is not None:
+            extra["Retry-After"] = str(retry_after)
         with self._lock:
-            self._faults.append(_Fault(method, re.compile(path_regex), status, times, retry_after))
+            self._faults.append(_Fault(method, re.compile(path_regex), status, times, extra))
 
     def take_bucket_name(self, name: str, jurisdiction: str = "default") -> None:
         """Someone else (another account) owns this name: creating it fails with 409."""
@@ -164,9 +179,13 @@ class CloudflareEmulator:
         with self._lock:
             del self._tokens[token_id]
 
-    def revoke_token(self, token_id: str) -> None:
+    def set_token_status(self, token_id: str, status: str) -> None:
+        """Change a token's status behind the program's back (e.g. Cloudflare revoking a
+        leaked token: `revoked (exposed)`)."""
+        if status not in TOKEN_STATUSES:
+            raise ValueError(f"unknown token status {status!r}")
         with self._lock:
-            self._tokens[token_id]["status"] = "revoked"
+            self._tokens[token_id]["status"] = status
 
     # ----- inspection ------------------------------------------------------------------
 
@@ -184,8 +203,18 @@ class CloudflareEmulator:
             return {key: dict(value) for key, value in self._buckets.items()}
 
     def tokens(self) -> dict[str, dict[str, Any]]:
+        """Each token as the API holds it, resources parsed (see `raw_resources`)."""
         with self._lock:
-            return {key: json.loads(json.dumps(value)) for key, value in self._tokens.items()}
+            tokens = {key: json.loads(json.dumps(value)) for key, value in self._tokens.items()}
+        for token in tokens.values():
+            for policy in token["policies"]:
+                policy.pop("resources_raw", None)
+        return tokens
+
+    def raw_resources(self, token_id: str) -> list[str]:
+        """The exact text of each policy's resources, as sent and as echoed."""
+        with self._lock:
+            return [policy["resources_raw"] for policy in self._tokens[token_id]["policies"]]
 
     def token_value(self, token_id: str) -> str:
         with self._lock:
@@ -194,12 +223,18 @@ class CloudflareEmulator:
     # ----- routing ---------------------------------------------------------------------
 
     def handle(
-        self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: Any
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: Any,
+        body: Any,
+        raw: str = "",
     ) -> tuple[int, Any, dict[str, str]]:
+        """(status, result, headers). A result may be a `RawResult` (text to send as is)."""
         fault = self._take_fault(method, path)
         if fault is not None:
-            extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
-            raise _FaultError(fault.status, extra)
+            raise _FaultError(fault.status, dict(fault.headers))
         self._authorize(headers.get("Authorization", ""))
         segments = [unquote(part) for part in path.strip("/").split("/") if part]
         if len(segments) < 2 or segments[0] != "accounts":
@@ -224,11 +259,11 @@ class CloudflareEmulator:
                     del self._buckets[(self._jurisdiction(headers), name)]
                     return HTTPStatus.OK, {}, {}
                 case "POST", ["tokens"]:
-                    return HTTPStatus.OK, self._create_token(body), {}
+                    return HTTPStatus.OK, self._create_token(body, raw), {}
                 case "GET", ["tokens", token_id]:
                     return HTTPStatus.OK, self._token_view(self._token(token_id)), {}
                 case "PUT", ["tokens", token_id]:
-                    return HTTPStatus.OK, self._update_token(token_id, body), {}
+                    return HTTPStatus.OK, self._update_token(token_id, body, raw), {}
                 case "DELETE", ["tokens", token_id]:
                     self._token(token_id)
                     del self._tokens[token_id]
@@ -255,11 +290,14 @@ class CloudflareEmulator:
         return None
 
     def _permission_groups(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        # The API documents both filters; how `scope` matches is not published: a group
+        # matches when the scope is one of its scopes.
         wanted = query.get("name", [None])[0]
+        scope = query.get("scope", [None])[0]
         return [
             {"id": group_id, "name": name, "scopes": list(scopes)}
             for group_id, name, scopes in PERMISSION_GROUPS
-            if wanted is None or wanted == name
+            if (wanted is None or wanted == name) and (scope is None or scope in scopes)
         ]
 
     @staticmethod
@@ -316,15 +354,19 @@ class CloudflareEmulator:
             raise CfApiError(HTTPStatus.NOT_FOUND, 1003, "Invalid API Token")
         return token
 
-    def _checked_policies(self, body: Any) -> list[dict[str, Any]]:
+    def _checked_policies(self, body: Any, raw: str) -> list[dict[str, Any]]:
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
             raise CfApiError(HTTPStatus.BAD_REQUEST, 400, "name is required")
         policies = body.get("policies")
         if not isinstance(policies, list) or not policies:
             raise CfApiError(HTTPStatus.BAD_REQUEST, 400, "policies are required")
+        try:
+            raw_resources = raw_policy_resources(raw, in_result=False)
+        except RawJsonError:
+            raise CfApiError(HTTPStatus.BAD_REQUEST, 400, "invalid policy") from None
         known = {group_id for group_id, _, _ in PERMISSION_GROUPS}
         checked = []
-        for policy in policies:
+        for index, policy in enumerate(policies):
             groups = policy.get("permission_groups") if isinstance(policy, dict) else None
             resources = policy.get("resources") if isinstance(policy, dict) else None
             if policy.get("effect") not in ("allow", "deny") or not isinstance(resources, dict):
@@ -337,12 +379,16 @@ class CloudflareEmulator:
                     "effect": policy["effect"],
                     "permission_groups": [{"id": g["id"]} for g in groups],
                     "resources": resources,
+                    # Echoed byte for byte: the provider keeps the text it reads back.
+                    "resources_raw": raw_resources[index],
                 }
             )
         return checked
 
-    def _create_token(self, body: Any) -> dict[str, Any]:
-        policies = self._checked_policies(body)
+    def _create_token(self, body: Any, raw: str) -> RawResult:
+        policies = self._checked_policies(body, raw)
+        if (body.get("status") or "active") not in TOKEN_STATUSES:
+            raise CfApiError(HTTPStatus.BAD_REQUEST, 400, "invalid status")
         token_id = secrets.token_hex(16)
         now = utc_now()
         token = {
@@ -359,14 +405,16 @@ class CloudflareEmulator:
                 token[optional] = body[optional]
         self._tokens[token_id] = token
         self._values[token_id] = secrets.token_urlsafe(30)
-        return {**self._token_view(token), "value": self._values[token_id]}
+        view = self._token_view(token)
+        view.document["value"] = self._values[token_id]
+        return view
 
-    def _update_token(self, token_id: str, body: Any) -> dict[str, Any]:
+    def _update_token(self, token_id: str, body: Any, raw: str) -> RawResult:
         token = self._token(token_id)
         token.update(
             {
                 "name": body["name"] if isinstance(body, dict) else token["name"],
-                "policies": self._checked_policies(body),
+                "policies": self._checked_policies(body, raw),
                 "modified_on": utc_now(),
                 "status": body.get("status") or token["status"],
             }
@@ -374,8 +422,22 @@ class CloudflareEmulator:
         return self._token_view(token)
 
     @staticmethod
-    def _token_view(token: dict[str, Any]) -> dict[str, Any]:
-        return json.loads(json.dumps(token))
+    def _token_view(token: dict[str, Any]) -> RawResult:
+        document = json.loads(json.dumps(token))
+        raw = {}
+        for index, policy in enumerate(document["policies"]):
+            placeholder = f"\x00raw-resources-{index}\x00"
+            raw[placeholder] = policy.pop("resources_raw")
+            policy["resources"] = placeholder
+        return RawResult(document, raw)
+
+
+@dataclass
+class RawResult:
+    """A result whose placeholder strings are replaced by raw JSON text when sent."""
+
+    document: dict[str, Any]
+    raw: dict[str, str]
 
 
 class _FaultError(Exception):
@@ -418,7 +480,7 @@ def _make_handler(emulator: CloudflareEmulator) -> type[BaseHTTPRequestHandler]:
                 if not url.path.startswith(PATH_PREFIX + "/"):
                     raise CfApiError(HTTPStatus.NOT_FOUND, 7000, "No route for that URI")
                 status, result, headers = emulator.handle(
-                    self.command, path, query, self.headers, body
+                    self.command, path, query, self.headers, body, raw.decode()
                 )
                 payload = envelope(result)
             except _FaultError as fault:
@@ -440,7 +502,11 @@ def _make_handler(emulator: CloudflareEmulator) -> type[BaseHTTPRequestHandler]:
                         int(status),
                     )
                 )
-            data = json.dumps(payload).encode()
+            if isinstance(result := payload.get("result"), RawResult):
+                payload["result"] = result.document
+                data = with_raw_values(payload, result.raw).encode()
+            else:
+                data = json.dumps(payload, separators=(",", ":")).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

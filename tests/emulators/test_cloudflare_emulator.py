@@ -110,9 +110,17 @@ def test_buckets_are_kept_per_jurisdiction(cloudflare: CloudflareEmulator) -> No
     assert call(cloudflare, "DELETE", f"{path}/tenant-a", headers=eu)[1]["result"] == {}
 
 
-def test_token_value_is_returned_on_create_only_and_resources_echo_compact(
-    cloudflare: CloudflareEmulator,
-) -> None:
+def raw_call(emulator: CloudflareEmulator, method: str, path: str, text: str) -> tuple[int, str]:
+    """A call whose body is sent as the exact text given; returns the raw reply."""
+    request = urllib.request.Request(  # noqa: S310 - the emulator on 127.0.0.1
+        emulator.base_url + path, data=text.encode(), method=method
+    )
+    request.add_header("Authorization", f"Bearer {DEFAULT_API_TOKEN}")
+    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+        return reply.status, reply.read().decode()
+
+
+def test_token_value_is_returned_on_create_only(cloudflare: CloudflareEmulator) -> None:
     policy = {
         "effect": "allow",
         "permission_groups": [WRITE_GROUP],
@@ -135,6 +143,64 @@ def test_token_value_is_returned_on_create_only_and_resources_echo_compact(
     _, deleted, _ = call(cloudflare, "DELETE", f"{TOKENS}/{token['id']}")
     assert deleted["result"] == {"id": token["id"]}
     assert call(cloudflare, "GET", f"{TOKENS}/{token['id']}")[0] == 404
+
+
+def test_token_resources_are_echoed_as_the_exact_text_sent(cloudflare: CloudflareEmulator) -> None:
+    resources = '{ "com.cloudflare.edge.r2.bucket.x" :"*" }'
+    body = (
+        '{"name":"t","policies":[{"effect":"allow","permission_groups":'
+        f'[{{"id":"{WRITE_GROUP["id"]}"}}],"resources":{resources}}}]}}'
+    )
+    _, created = raw_call(cloudflare, "POST", TOKENS, body)
+    assert f'"resources":{resources}' in created
+    token_id = json.loads(created)["result"]["id"]
+    assert cloudflare.raw_resources(token_id) == [resources]
+    _, read = raw_call(cloudflare, "GET", f"{TOKENS}/{token_id}", "")
+    assert f'"resources":{resources}' in read
+    assert cloudflare.tokens()[token_id]["policies"][0]["resources"] == {
+        "com.cloudflare.edge.r2.bucket.x": "*"
+    }
+
+
+def test_a_token_status_can_change_behind_the_programs_back(
+    cloudflare: CloudflareEmulator,
+) -> None:
+    policy = {"effect": "allow", "permission_groups": [WRITE_GROUP], "resources": {"x": "*"}}
+    _, created, _ = call(cloudflare, "POST", TOKENS, {"name": "t", "policies": [policy]})
+    token_id = created["result"]["id"]
+    cloudflare.set_token_status(token_id, "revoked (exposed)")
+    assert call(cloudflare, "GET", f"{TOKENS}/{token_id}")[1]["result"]["status"] == (
+        "revoked (exposed)"
+    )
+    with pytest.raises(ValueError, match="unknown token status"):
+        cloudflare.set_token_status(token_id, "revoked")
+
+
+def test_permission_groups_filter_by_scope(cloudflare: CloudflareEmulator) -> None:
+    _, body, _ = call(cloudflare, "GET", f"{GROUPS}?scope=com.cloudflare.api.account")
+    assert {g["name"] for g in body["result"]} == {
+        "Workers R2 Storage Write",
+        "Workers R2 Storage Read",
+    }
+
+
+def test_patch_of_a_name_that_does_not_exist_in_that_jurisdiction_is_404(
+    cloudflare: CloudflareEmulator,
+) -> None:
+    call(cloudflare, "POST", BUCKETS, {"name": "tenant-a"})
+    moved = {"cf-r2-jurisdiction": "eu", "cf-r2-storage-class": "Standard"}
+    status, body, _ = call(cloudflare, "PATCH", f"{BUCKETS}/tenant-a", headers=moved)
+    assert status == 404 and body["errors"][0]["code"] == 10006
+    assert set(cloudflare.buckets()) == {("default", "tenant-a")}
+
+
+def test_faults_carry_the_retry_headers_asked_for(cloudflare: CloudflareEmulator) -> None:
+    cloudflare.inject_error(
+        "GET", "permission_groups", 503, headers={"Retry-After-Ms": "20", "x-should-retry": "false"}
+    )
+    status, _, headers = call(cloudflare, "GET", GROUPS)
+    assert status == 503
+    assert headers["Retry-After-Ms"] == "20" and headers["x-should-retry"] == "false"
 
 
 def test_faults_fail_the_next_matching_requests_then_stop(cloudflare: CloudflareEmulator) -> None:

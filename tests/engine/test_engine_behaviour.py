@@ -1,7 +1,7 @@
 """What only the real engine shows: config as `pulumi config set` stores it, the
 command provider's working directory and environment, the update path with the previous
-stdout, `protect` and `deleteBeforeReplace`, and inputs that do not depend on the
-checkout path."""
+stdout, the local-state refusal and `deleteBeforeReplace`, and inputs that do not depend
+on the checkout path."""
 
 from __future__ import annotations
 
@@ -29,6 +29,15 @@ def planned_commands(preview: dict[str, Any]) -> dict[str, dict[str, Any]]:
         step["urn"].rsplit("::", 1)[-1].removesuffix("-deploy"): shown(step["newState"])
         for step in preview["steps"]
         if step.get("newState", {}).get("type") == "command:local:Command"
+    }
+
+
+def planned_guards(preview: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """CVM name -> its local-state guard Command's planned state."""
+    return {
+        step["urn"].rsplit("::", 1)[-1].split("-local-state-needs-")[0]: shown(step["newState"])
+        for step in preview["steps"]
+        if "-local-state-needs-" in step["urn"] and step.get("newState")
     }
 
 
@@ -77,8 +86,11 @@ def test_config_set_of_each_key_type_is_read_back_by_the_program(
     assert env[protocol.DISK_SIZE_GB] == "60"
     assert env[protocol.DEV_OS] == "false"
     assert env[protocol.WAIT_TIMEOUT_SECONDS] == "900"
-    assert tenant.get("protect", False) is False  # allowDataLoss arrived as a boolean
-    assert commands["typed-mux"].get("protect") is True
+    # allowDataLoss arrived as a boolean: the tenant's guard lets its CVM go; the mux's not.
+    guards = planned_guards(preview.json)
+    assert "delete" not in guards["typed-agent"]["inputs"]
+    assert guards["typed-mux"]["inputs"]["delete"]
+    assert not any(state.get("protect") for state in (*commands.values(), *guards.values()))
 
     # Secrets show only as "[secret]" in a preview: deploy, and read them where they land.
     workspace.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
@@ -125,11 +137,13 @@ def test_a_local_tenant_is_protected_until_allow_data_loss_then_replaced_delete_
 
     refused = workspace.run("preview", "--stack", STACK)
     assert refused.returncode != 0
-    # The engine can only name the protected resource: the guard's name says the way out.
-    assert "move-agent-local-state-needs-allowDataLoss" in refused.output
-    assert "marked for protection" in refused.output
-    assert "keep-agent-local-state" not in refused.output
-    assert "keep-agent-deploy" not in refused.output
+    # The program refuses before the engine plans anything, naming the opt-in.
+    assert (
+        "openclaw-phala:tenants[1].instanceType (tenant move-agent): instanceType "
+        "'tdx.medium' -> 'tdx.large' replaces its CVM" in refused.output
+    )
+    assert "set tenants[1].allowDataLoss: true for this `pulumi up`" in refused.output
+    assert "unprotect" not in refused.output and "keep-agent" not in refused.output
 
     tenants[1]["allowDataLoss"] = True
     workspace.write_plain_config(STACK, {"tenants": tenants})

@@ -2,7 +2,8 @@
 
 One stack (a mux and two local-storage tenants) goes through its life under the real
 engine against the Phala API emulator: create, a no-op run, the outputs as the ops CLI
-reads them, the release of protection the documented way, and destroy. The tests share
+reads them, removals and a destroy refused naming their opt-in, the release the
+documented way, and destroy. The tests share
 one workspace and run in file order; each builds on the state the previous one left.
 """
 
@@ -125,13 +126,51 @@ def test_stack_outputs_are_read_by_the_ops_loader_and_match_the_contract(
     assert plain["tenantSecrets"] == "[secret]" and plain["muxSecrets"] == "[secret]"
 
 
-def test_release_of_protection_then_destroy_leaves_no_cvm(
+def test_removing_a_local_tenant_or_renaming_the_mux_is_refused_at_preview(
+    deployment: tuple[PulumiWorkspace, PhalaCloudEmulator],
+) -> None:
+    workspace, emulator = deployment
+    stack_file = workspace.stack_file(STACK)
+    saved = stack_file.read_text()
+    config, _ = local_stack_config(TENANTS, mux=MUX)
+    try:
+        workspace.write_plain_config(STACK, {"tenants": config["tenants"][1:]})
+        workspace.remove_config(STACK, f"tenantSecrets.{TENANTS[0]}")
+        removed = workspace.run("preview", "--stack", STACK)
+        stack_file.write_text(saved)
+        workspace.write_plain_config(STACK, {"muxName": f"{MUX}-2"})
+        renamed = workspace.run("preview", "--stack", STACK)
+    finally:
+        stack_file.write_text(saved)
+    assert removed.returncode != 0 and renamed.returncode != 0
+    assert (
+        f"openclaw-phala:tenants (tenant {TENANTS[0]}): it is no longer configured, and "
+        "deleting its CVM loses the state on its volumes" in removed.output
+    )
+    assert "keep it in tenants with allowDataLoss: true for one `pulumi up`" in removed.output
+    assert (
+        f"openclaw-phala:muxName (mux {MUX}): the mux is renamed to {MUX}-2, and deleting its "
+        "CVM loses its pairing DB and WhatsApp auth" in renamed.output
+    )
+    assert "set muxAllowDataLoss: true for one `pulumi up`" in renamed.output
+    assert "unprotect" not in removed.output + renamed.output
+    assert len(emulator.cvms()) == 3
+
+
+def test_destroy_is_refused_naming_each_opt_in_then_allowed_once_it_is_deployed(
     deployment: tuple[PulumiWorkspace, PhalaCloudEmulator],
 ) -> None:
     workspace, emulator = deployment
     destroy = workspace.run("destroy", "--yes", "--stack", STACK)
-    assert destroy.returncode != 0, "protected CVMs must refuse a destroy"
-    assert "protect" in destroy.output
+    assert destroy.returncode != 0, "CVMs with local state must refuse a destroy"
+    # destroy does not run the program: each CVM's guard fails its delete, first.
+    refusals = [line for line in destroy.output.splitlines() if "refusing to delete CVM" in line]
+    assert refusals, destroy.output
+    for line in refusals:
+        tenant = next((t for t in TENANTS if f"CVM {t}:" in line), None)
+        how = f"set allowDataLoss: true on tenant {tenant}" if tenant else "set muxAllowDataLoss"
+        assert how in line, line
+    assert "unprotect" not in destroy.output
     assert len(emulator.cvms()) == 3
 
     release: dict[str, Any] = {"muxAllowDataLoss": True}

@@ -23,7 +23,7 @@ from components import r2
 from emulators.cloudflare import CloudflareEmulator
 from emulators.phala import Behaviour, PhalaCloudEmulator
 from plan.__main__ import blocks_for
-from plan.diff import resource_changes
+from plan.diff import FLAG_NEW_BUCKET, OwnerChanges, diff_plans, resource_changes
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import (
     ENGINE_TIMINGS,
@@ -51,6 +51,14 @@ class Fleet:
         tenants = copy.deepcopy(self.config["tenants"])
         next(t for t in tenants if t["name"] == name).update(fields)
         return self.set_tenants(tenants)
+
+    def tenant_index(self, name: str) -> int:
+        return next(i for i, t in enumerate(self.config["tenants"]) if t["name"] == name)
+
+    def offline_changes(self, before: dict[str, Any]) -> dict[str, OwnerChanges]:
+        """What `plan diff` reports between the config before and now, by owner."""
+        changes = diff_plans(self.blocks(before), self.blocks(self.config))
+        return {change.owner: change for change in changes}
 
     def change(self, **values: Any) -> dict[str, Any]:
         """Apply config changes (plain keys); returns the config as it was before."""
@@ -228,15 +236,25 @@ def test_05_local_tenant_instance_type_is_refused_until_allow_data_loss(
     fleet: Fleet, timed: None
 ) -> None:
     old = fleet.phala.cvm_by_name("staging-agent")
+    at = fleet.tenant_index("staging-agent")
     before = fleet.change_tenant("staging-agent", instanceType="tdx.medium")
     refused = fleet.workspace.run("preview", "--stack", STACK)
     assert refused.returncode != 0
-    assert "staging-agent-local-state-needs-allowDataLoss" in refused.output
-    assert "marked for protection" in refused.output
-    operations = fleet.preview(before, expect_failure=True)
-    assert operations["staging-agent-deploy"] == "replace"
+    assert (
+        f"openclaw-phala:tenants[{at}].instanceType (tenant staging-agent): instanceType "
+        "'tdx.small' -> 'tdx.medium' replaces its CVM" in refused.output
+    )
+    assert f"set tenants[{at}].allowDataLoss: true for this `pulumi up`" in refused.output
+    assert "unprotect" not in refused.output
+    staging = fleet.offline_changes(before)["tenant/staging-agent"]
+    assert "refused unless allowDataLoss is set" in staging.flags
 
     fleet.change_tenant("staging-agent", allowDataLoss=True)
+    assert fleet.preview(before) == {
+        "staging-agent-deploy": "replace",
+        # The opt-in releases the CVM's guard (its delete no longer refuses).
+        "staging-agent-local-state-needs-allowDataLoss": "update",
+    }
     fleet.clear_logs()
     fleet.up()
     new = fleet.phala.cvm_by_name("staging-agent")
@@ -312,7 +330,69 @@ def test_08_refresh_drops_what_was_deleted_out_of_band_and_up_recreates_it(
     fleet.workspace.run("preview", "--expect-no-changes", "--stack", STACK).expect_success()
 
 
-def test_09_destroy_after_release_leaves_only_the_retained_buckets(
+def test_09_a_new_jurisdiction_or_bucket_name_is_refused_then_gets_a_new_bucket_never_patched(
+    fleet: Fleet, timed: None
+) -> None:
+    account = fleet.config["cloudflareAccountId"]
+    bob, carol = fleet.tenant_index("bob-agent"), fleet.tenant_index("carol-agent")
+    bob_token = s3_env(fleet, "bob-agent")["AWS_ACCESS_KEY_ID"]
+    before = fleet.change_tenant("bob-agent", jurisdiction="default")
+    fleet.change_tenant("carol-agent", bucket="openclaw-carol-agent-2")
+    fleet.clear_logs()
+    refused = fleet.workspace.run("preview", "--stack", STACK)
+    assert refused.returncode != 0
+    assert (
+        f"openclaw-phala:tenants[{bob}].jurisdiction (tenant bob-agent): its state is in R2 "
+        "bucket openclaw-bob-agent-eu (jurisdiction eu)" in refused.output
+    )
+    assert f"openclaw-phala:tenants[{carol}].bucket (tenant carol-agent)" in refused.output
+    for at in (bob, carol):
+        assert f"set tenants[{at}].allowNewBucket: true for this `pulumi up`" in refused.output
+    assert fleet.cloudflare_writes() == [] and write_requests(fleet.phala) == []
+    offline = fleet.offline_changes(before)
+    assert FLAG_NEW_BUCKET in offline["tenant/bob-agent"].flags
+    assert FLAG_NEW_BUCKET in offline["tenant/carol-agent"].flags
+
+    fleet.change_tenant("bob-agent", allowNewBucket=True)
+    fleet.change_tenant("carol-agent", allowNewBucket=True)
+    assert fleet.preview(before) == {
+        f"{name}-{resource}": op
+        for name in ("bob-agent", "carol-agent")
+        for resource, op in (
+            ("storage-bucket", "replace"),
+            ("storage-token", "update"),
+            ("deploy", "update"),
+        )
+    }
+    fleet.clear_logs()
+    fleet.up()
+    # Never the provider's in-place PATCH: a new bucket each, the old ones kept.
+    assert sorted(fleet.cloudflare_writes()) == sorted(
+        [f"POST /accounts/{account}/r2/buckets"] * 2
+        + [
+            f"PUT /accounts/{account}/tokens/{t}"
+            for t in (bob_token, s3_env(fleet, "carol-agent")["AWS_ACCESS_KEY_ID"])
+        ]
+    )
+    buckets = fleet.cloudflare.buckets()
+    assert {("eu", "openclaw-bob-agent-eu"), ("default", "openclaw-bob-agent-eu")} <= set(buckets)
+    assert {("default", "openclaw-carol-agent"), ("default", "openclaw-carol-agent-2")} <= set(
+        buckets
+    )
+    bob_env = s3_env(fleet, "bob-agent")
+    assert bob_env["S3_ENDPOINT"] == r2.s3_endpoint(account, "default")
+    assert bob_env["AWS_ACCESS_KEY_ID"] == bob_token  # the same token, scoped anew
+    assert s3_env(fleet, "carol-agent")["S3_BUCKET"] == "openclaw-carol-agent-2"
+
+    # The opt-in is for one `pulumi up`: without it, nothing is left to do.
+    tenants = copy.deepcopy(fleet.config["tenants"])
+    for tenant in tenants:
+        tenant.pop("allowNewBucket", None)
+    fleet.change(tenants=tenants)
+    fleet.workspace.run("preview", "--expect-no-changes", "--stack", STACK).expect_success()
+
+
+def test_10_destroy_after_release_leaves_only_the_retained_buckets(
     fleet: Fleet, timed: None
 ) -> None:
     fleet.change(muxAllowDataLoss=True)
@@ -323,5 +403,7 @@ def test_09_destroy_after_release_leaves_only_the_retained_buckets(
     assert set(fleet.cloudflare.buckets()) == {
         ("default", "openclaw-alice-agent"),
         ("eu", "openclaw-bob-agent-eu"),
+        ("default", "openclaw-bob-agent-eu"),
         ("default", "openclaw-carol-agent"),
+        ("default", "openclaw-carol-agent-2"),
     }

@@ -541,3 +541,98 @@ def test_rclone_override_that_is_not_executable_is_a_config_error(
     monkeypatch.setenv(RCLONE_BINARY_ENV, str(tmp_path / "nope"))
     with pytest.raises(ConfigError, match="is not an executable file"):
         locate_rclone()
+
+
+# --- restore: a pulled folder into the tenant's new bucket ------------------------
+
+
+def _restore(drill: Drill, outputs: Path, source: Path, *extra: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    exit_code = main(
+        ["backup", "restore", "alice", str(source), "--outputs", str(outputs), *extra],
+        stdout=stdout,
+        stderr=stderr,
+    )
+    assert "Traceback" not in stderr.getvalue()
+    return exit_code, stdout.getvalue(), stderr.getvalue()
+
+
+def _moved_outputs(drill: Drill, bucket: str, endpoint: str, **fields: object) -> Path:
+    """The outputs after the tenant moved to `bucket` (same token, as an in-place update)."""
+    changes = [
+        (("tenants", "alice", "s3Endpoint"), endpoint),
+        (("tenants", "alice", "bucket"), bucket),
+        (("tenants", "alice", "s3Prefix"), S3_PREFIX),
+        (("tenantSecrets", "alice", "s3AccessKeyId"), ACCESS_KEY_ID),
+        (("tenantSecrets", "alice", "s3SecretAccessKey"), SECRET_ACCESS_KEY),
+        *((("tenants", "alice", key), value) for key, value in fields.items()),
+    ]
+    return write_outputs(
+        drill.outputs.with_name(f"moved-{bucket}.json"), with_changes(make_outputs(), *changes)
+    )
+
+
+def test_restore_moves_a_pulled_state_into_a_new_bucket_encrypted_as_the_cvm_writes_it(
+    drill: Drill, moto_s3: MotoS3
+) -> None:
+    assert drill.pull()[0] == 0
+    new_bucket = moto_s3.create_bucket()
+    moved = _moved_outputs(drill, new_bucket, moto_s3.endpoint)
+
+    exit_code, stdout, stderr = _restore(drill, moved, drill.work / "restored")
+
+    assert exit_code == 0, stderr
+    assert f"restored tenant 'alice': {len(TENANT_FILES)} files" in stdout
+    assert not any(PLAINTEXT_MARKER in body for body in moto_s3.raw_objects(new_bucket).values())
+    # The CVM's own reading path (a pull) finds exactly the old state in the new bucket.
+    drill.outputs = moved
+    assert drill.pull("alice", "again")[0] == 0
+    assert _read_tree(drill.work / "again") == TENANT_FILES
+
+
+def test_restore_into_a_bucket_that_holds_state_needs_overwrite_and_then_replaces_it(
+    drill: Drill, moto_s3: MotoS3
+) -> None:
+    assert drill.pull()[0] == 0
+    other = drill.work / "fresh-state"
+    other.mkdir()
+    (other / "written-by-a-fresh-gateway.json").write_text("{}")
+    new_bucket = moto_s3.create_bucket()
+    moved = _moved_outputs(drill, new_bucket, moto_s3.endpoint)
+    assert _restore(drill, moved, other)[0] == 0
+
+    refused, _, stderr = _restore(drill, moved, drill.work / "restored")
+    assert refused == 2
+    assert "already holds 1 objects" in stderr and "--overwrite" in stderr
+
+    exit_code, stdout, stderr = _restore(drill, moved, drill.work / "restored", "--overwrite")
+    assert exit_code == 0, stderr
+    assert "replacing 1 objects" in stdout
+    drill.outputs = moved
+    assert drill.pull("alice", "again")[0] == 0
+    assert _read_tree(drill.work / "again") == TENANT_FILES  # the fresh file is gone
+
+
+def test_restore_with_a_key_other_than_the_running_one_is_refused_before_any_upload(
+    drill: Drill, moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.key_change import key_fingerprint
+
+    assert drill.pull()[0] == 0
+    new_bucket = moto_s3.create_bucket()
+    moved = _moved_outputs(
+        drill, new_bucket, moto_s3.endpoint, keyFingerprint=key_fingerprint(MASTER_KEY)
+    )
+    monkeypatch.setenv(MASTER_KEY_ENV, WRONG_MASTER_KEY)
+
+    exit_code, _, stderr = _restore(drill, moved, drill.work / "restored")
+
+    assert exit_code == 2
+    assert "not the MASTER_KEY tenant 'alice' runs with" in stderr
+    assert moto_s3.raw_objects(new_bucket) == {}
+
+
+def test_restore_of_an_empty_or_missing_folder_is_a_usage_error(drill: Drill) -> None:
+    (drill.work / "empty").mkdir()
+    assert _restore(drill, drill.outputs, drill.work / "empty")[0] == 2
+    assert _restore(drill, drill.outputs, drill.work / "missing")[0] == 2

@@ -151,10 +151,10 @@ def test_diff_between_two_refs_flags_replacements_and_local_data(tmp_path: Path)
     assert "+    image: h4x3rotab/openclaw-cvm@sha256:" + "d" * 64 in bob
     staging = sections[
         "tenant/staging-agent  [REPLACES CVM; TOUCHES LOCAL-VOLUME DATA; "
-        "refused by protection unless allowDataLoss is set]"
+        "refused unless allowDataLoss is set]"
     ]
     assert "  instanceType: 'tdx.small' -> 'tdx.medium'" in staging
-    assert "+- replace guard/staging-agent-local-state-needs-allowDataLoss" in staging
+    assert "guard/" not in staging  # the guard is not replaced: it refuses deletion only
     assert "+ create cvm/erin-agent" in sections["tenant/erin-agent  [creates CVM]"]
     assert not any(title.startswith("mux/") for title in sections)
 
@@ -168,7 +168,6 @@ def test_diff_between_two_refs_flags_replacements_and_local_data(tmp_path: Path)
         "erin-agent-deploy": "create",
         "erin-agent-storage-token": "create",
         "staging-agent-deploy": "replace",
-        "staging-agent-local-state-needs-allowDataLoss": "replace",
     }
 
 
