@@ -117,6 +117,14 @@ class _Fault:
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
 
+def _wait_seen(fault: _Fault, count: int, timeout: float, what: str) -> list[StoreRequest]:
+    """Wait (bounded) until `count` requests met `fault`; they are returned."""
+    with fault.arrived:
+        if not fault.arrived.wait_for(lambda: len(fault.seen) >= count, timeout):
+            raise AssertionError(f"fewer than {count} request(s) {what} in {timeout:.0f}s")
+        return list(fault.seen)
+
+
 class Hold:
     """Requests kept by the front until `release()` forwards them or `drop()` lets them go
     unanswered and unforwarded (a write cut off with its writer); `wait_for(n)` waits
@@ -132,10 +140,7 @@ class Hold:
             return list(self._fault.seen)
 
     def wait_for(self, count: int = 1, timeout: float = 120.0) -> list[StoreRequest]:
-        with self._fault.arrived:
-            if not self._fault.arrived.wait_for(lambda: len(self._fault.seen) >= count, timeout):
-                raise AssertionError(f"no {count} request(s) reached the hold in {timeout:.0f}s")
-            return list(self._fault.seen)
+        return _wait_seen(self._fault, count, timeout, "reached the hold")
 
     def release(self) -> None:
         assert self._fault.gate is not None
@@ -145,6 +150,26 @@ class Hold:
     def drop(self) -> None:
         self._fault.dropped = True
         self.release()
+
+
+class Outage:
+    """The requests an outage refused so far; `wait_refused(n)` waits until n were."""
+
+    def __init__(self, fault: _Fault) -> None:
+        self._fault = fault
+
+    @property
+    def refused(self) -> list[StoreRequest]:
+        with self._fault.arrived:
+            return list(self._fault.seen)
+
+    def wait_refused(self, count: int, timeout: float = 120.0) -> list[StoreRequest]:
+        with self._fault.arrived:
+            if not self._fault.arrived.wait_for(lambda: len(self._fault.seen) >= count, timeout):
+                raise AssertionError(
+                    f"fewer than {count} requests met the outage in {timeout:.0f}s"
+                )
+            return list(self._fault.seen)
 
 
 @dataclass(frozen=True)
@@ -277,26 +302,24 @@ class R2Front:
         return Hold(self, fault)
 
     @contextlib.contextmanager
-    def outage(self, status: int = 503) -> Iterator[Callable[[], int]]:
-        """Refuse every request while inside; yields a counter of the requests refused."""
-        fault = _Fault(lambda _request: True, status=status, times=None)
+    def outage(
+        self, *, status: int = 503, starting_with: Matcher | None = None
+    ) -> Iterator[Outage]:
+        """Refuse every request while inside the block, from the first one that matches
+        `starting_with` on (by default at once)."""
+        started = starting_with is None
+
+        def refuses(request: StoreRequest) -> bool:
+            nonlocal started
+            started = started or bool(starting_with and starting_with(request))
+            return started
+
+        fault = _Fault(refuses, status=status, times=None)
         self._add(fault)
         try:
-            yield lambda: len(fault.seen)
+            yield Outage(fault)
         finally:
             self.remove_fault(fault)
-
-    def wait_refused(self, count_refused: Callable[[], int], count: int, timeout: float) -> None:
-        """Wait until `count` requests met the outage (an event, not a sleep)."""
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.start()
-        try:
-            while count_refused() < count:
-                if deadline.wait(0.05):
-                    raise AssertionError(f"fewer than {count} requests met the outage")
-        finally:
-            timer.cancel()
 
     def remove_fault(self, fault: _Fault) -> None:
         with self._lock:
