@@ -1,5 +1,4 @@
-"""Fixtures for the engine tests: one Phala API emulator and one workspace per test; for
-state kept in R2, one moto S3 server per session and a fresh bucket behind an R2 front."""
+"""Fixtures for the engine tests: one Phala API emulator and one workspace per test."""
 
 from __future__ import annotations
 
@@ -10,8 +9,6 @@ import pytest
 
 from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
-from tests.support.moto_server import MotoServer, start_moto_server
-from tests.support.r2_state import R2StateBucket, r2_state_bucket
 
 
 @pytest.fixture
@@ -29,18 +26,3 @@ def workspace(
         yield created
     finally:
         created.close()
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    server = start_moto_server()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def r2_state(moto_server: MotoServer, tmp_path: Path) -> Iterator[R2StateBucket]:
-    with r2_state_bucket(moto_server, tmp_path / "r2-front-tls") as state:
-        yield state
