@@ -31,9 +31,9 @@ from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.engine_stacks import STACK, local_stack_config, write_requests
 from tests.support.moto_server import MotoServer
-from tests.support.r2_front import Matcher, StoreRequest
 from tests.support.r2_state import R2StateBucket, checkpoint_key, lock_prefix, r2_state_bucket
 from tests.support.readme_recovery import readme_recovery, recover_as_documented
+from tests.support.store_faults import Matcher, StoreRequest
 
 TENANTS = ("fault-agent-0", "fault-agent-1")
 IMAGE_V2 = "h4x3rotab/openclaw-cvm@sha256:" + "f" * 64
@@ -96,7 +96,7 @@ def store(
 
 def test_a_store_that_is_down_stops_the_up_before_any_vendor_write(store: Store) -> None:
     before = store.r2.objects()
-    with store.r2.front.outage(status=503) as outage:
+    with store.r2.front.faults.outage(status=503) as outage:
         down = store.workspace.run("up", "--yes", "--skip-preview", "--stack", STACK)
     assert down.returncode != 0
     assert outage.refused, "the store was never asked"
@@ -110,13 +110,13 @@ def test_a_flaky_and_slow_store_is_ridden_out_while_the_stack_is_created(store: 
     front = store.r2.front
     front.clear_log()
     checkpoint = checkpoint_key(STACK)
-    front.fail(kind("PUT", lock_prefix(STACK)), status=503)
-    front.fail(kind("GET", checkpoint), status=500)
-    front.fail(kind("LIST", checkpoint), status=503)
-    front.fail(kind("COPY", checkpoint + ".bak"), status=500)
-    front.fail(kind("PUT", checkpoint), status=503)
-    front.fail(kind("DELETE", lock_prefix(STACK)), status=500)
-    front.delay(kind("PUT", checkpoint), 1.0, times=3)
+    front.faults.fail(kind("PUT", lock_prefix(STACK)), status=503)
+    front.faults.fail(kind("GET", checkpoint), status=500)
+    front.faults.fail(kind("LIST", checkpoint), status=503)
+    front.faults.fail(kind("COPY", checkpoint + ".bak"), status=500)
+    front.faults.fail(kind("PUT", checkpoint), status=503)
+    front.faults.fail(kind("DELETE", lock_prefix(STACK)), status=500)
+    front.faults.delay(kind("PUT", checkpoint), 1.0, times=3)
     store.up()
 
     failed = sorted((r.operation, r.outcome) for r in front.requests if "failed" in r.outcome)
@@ -144,7 +144,7 @@ def test_an_outage_in_the_middle_of_an_update_is_ridden_out(store: Store) -> Non
     def mid_update(request: StoreRequest) -> bool:
         return kind("PUT", checkpoint_key(STACK))(request) and bool(store.phala.requests("PATCH"))
 
-    with store.r2.front.outage(status=503, starting_with=mid_update) as outage:
+    with store.r2.front.faults.outage(status=503, starting_with=mid_update) as outage:
         updating = store.workspace.start("up", "--yes", "--skip-preview", "--stack", STACK)
         # The SDK's 3 attempts of one write, and the first of the backend's own retries.
         refused = outage.wait_refused(4)
@@ -161,7 +161,7 @@ def test_a_lock_the_store_would_not_delete_is_cleared_by_the_readme_recovery(
     store: Store,
 ) -> None:
     # 3 tries of the backend's, each of 3 attempts of the SDK's.
-    store.r2.front.fail(kind("DELETE", lock_prefix(STACK)), status=503, times=9)
+    store.r2.front.faults.fail(kind("DELETE", lock_prefix(STACK)), status=503, times=9)
     stuck = store.workspace.run("up", "--yes", "--expect-no-changes", "--stack", STACK)
     assert "manual clean up may be required" in stuck.output, stuck.output
     assert len(store.r2.locks(STACK)) == 1

@@ -243,8 +243,10 @@ def test_a_stack_exported_as_the_readme_says_is_restored_into_a_new_bucket(team:
 
     new_bucket = team.r2.new_bucket()
     restore = fill(blocks["restore"], team.r2, **{"new-state-bucket": new_bucket})
+    salt = yaml.safe_load(team.operator.stack_file(STACK).read_text())["encryptionsalt"]
     team.phala.clear_log()
     restored = team.operator_shell(f"{exports}\n{restore}")
     assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert yaml.safe_load(team.operator.stack_file(STACK).read_text())["encryptionsalt"] == salt
     assert checkpoint_key("prod") in team.r2.keys(bucket=new_bucket)
     assert write_requests(team.phala) == []

@@ -192,6 +192,7 @@ def drift(cycle: Lifecycle) -> None:
 
 
 def destroy(cycle: Lifecycle) -> None:
+    cycle.clear_logs()
     for stack in (TENANTS_STACK, MUX_STACK):
         cycle.workspace.run("destroy", "--yes", "--stack", stack).expect_success()
 

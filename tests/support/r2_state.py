@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from components import r2
+from tests.support.loopback_tls import make_loopback_tls
 from tests.support.moto_server import MotoServer
-from tests.support.r2_front import R2Front, make_loopback_tls
+from tests.support.r2_front import R2Front
 
 PROJECT = "openclaw-phala"
 # The AWS SDK in pulumi asks for response checksums it then cannot find on objects

@@ -82,13 +82,13 @@ def test_what_r2_would_refuse_is_refused(state: R2StateBucket) -> None:
 
 
 def test_an_injected_failure_is_an_s3_error_the_sdk_retries(state: R2StateBucket) -> None:
-    state.front.fail(lambda r: r.operation == "PUT", status=503, times=1)
+    state.front.faults.fail(lambda r: r.operation == "PUT", status=503, times=1)
     client(state, attempts=3).put_object(Bucket=state.bucket, Key=KEY, Body=b"{}")
     assert [(r.attempt, r.outcome) for r in state.front.requests] == [
         (1, "failed 503"),
         (2, "forwarded"),
     ]
-    state.front.fail(lambda r: r.operation == "GET", status=500, times=1)
+    state.front.faults.fail(lambda r: r.operation == "GET", status=500, times=1)
     assert error_code(lambda: client(state).get_object(Bucket=state.bucket, Key=KEY)) == (
         "InternalError"
     )
@@ -98,7 +98,7 @@ def test_a_held_request_waits_for_release_and_a_dropped_one_never_lands(
     state: R2StateBucket,
 ) -> None:
     s3 = client(state)
-    hold = state.front.hold(lambda r: r.operation == "PUT")
+    hold = state.front.faults.hold(lambda r: r.operation == "PUT")
     writer = threading.Thread(
         target=s3.put_object, kwargs={"Bucket": state.bucket, "Key": KEY, "Body": b"held"}
     )
@@ -109,7 +109,7 @@ def test_a_held_request_waits_for_release_and_a_dropped_one_never_lands(
     writer.join(timeout=60)
     assert state.objects() == {KEY: b"held"}
 
-    dropped = state.front.hold(lambda r: r.operation == "PUT")
+    dropped = state.front.faults.hold(lambda r: r.operation == "PUT")
     failures: list[Exception] = []
 
     def write_that_is_cut_off() -> None:
@@ -132,7 +132,7 @@ def test_an_outage_refuses_everything_from_its_trigger_until_it_ends(
 ) -> None:
     s3 = client(state)
     s3.put_object(Bucket=state.bucket, Key=KEY, Body=b"{}")
-    with state.front.outage(starting_with=lambda r: r.operation == "HEAD") as outage:
+    with state.front.faults.outage(starting_with=lambda r: r.operation == "HEAD") as outage:
         s3.get_object(Bucket=state.bucket, Key=KEY)  # before the trigger: served
         assert error_code(lambda: s3.head_object(Bucket=state.bucket, Key=KEY)) == "503"
         assert error_code(lambda: s3.get_object(Bucket=state.bucket, Key=KEY)) == "SlowDown"
