@@ -3,16 +3,24 @@
 A test that uses `engine_dir` carries the `engine` marker. Without the engine such a
 test skips, saying how to get it; under CI=true it fails instead, because a CI run that
 skipped it would claim what it did not check.
+
+`moto_server` is one moto S3 server for the session (the store behind the R2 front of
+the state-in-R2 tests), started on first use and stopped at the end by its process id.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.engine_harness import EngineUnavailableError, locate_engine
+
+if TYPE_CHECKING:
+    from tests.support.moto_server import MotoServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,3 +39,15 @@ def engine_dir() -> Path:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and the engine is missing: {error}", pytrace=False)
         pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """moto's S3 in a process of its own on 127.0.0.1, for the session; stopped by pid."""
+    from tests.support.moto_server import start_moto_server  # boto3 only when asked for
+
+    server = start_moto_server()
+    try:
+        yield server
+    finally:
+        server.stop()

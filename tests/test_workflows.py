@@ -14,7 +14,21 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 VENV_BIN = Path(sys.executable).parent
-DOCUMENTED_SECRETS = {"PULUMI_ACCESS_TOKEN", "CLOUDFLARE_API_TOKEN", "PHALA_CLOUD_API_KEY"}
+DOCUMENTED_SECRETS = {
+    "PULUMI_ACCESS_TOKEN",
+    "CLOUDFLARE_API_TOKEN",
+    "PHALA_CLOUD_API_KEY",
+    "STATE_R2_ACCESS_KEY_ID",
+    "STATE_R2_SECRET_ACCESS_KEY",
+    "PULUMI_CONFIG_PASSPHRASE",
+}
+# What a pulumi step needs when the state is in an R2 bucket (README, "Working as a team").
+STATE_IN_R2_ENV = {
+    "PULUMI_BACKEND_URL": "${{ vars.PULUMI_BACKEND_URL }}",
+    "AWS_ACCESS_KEY_ID": "${{ secrets.STATE_R2_ACCESS_KEY_ID }}",
+    "AWS_SECRET_ACCESS_KEY": "${{ secrets.STATE_R2_SECRET_ACCESS_KEY }}",
+    "PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
+}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -57,11 +71,33 @@ def test_default_token_permissions_are_read_only(path: Path) -> None:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_only_documented_secrets_are_used(path: Path) -> None:
-    used = set(re.findall(r"secrets\.([A-Z_]+)", path.read_text())) - {"GITHUB_TOKEN"}
+    used = set(re.findall(r"secrets\.([A-Z0-9_]+)", path.read_text())) - {"GITHUB_TOKEN"}
     assert used <= DOCUMENTED_SECRETS
     readme = (REPO / "README.md").read_text()
     for secret in used:
         assert f"`{secret}`" in readme, f"{secret} is not documented in the README"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_only_documented_variables_are_used(path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    for variable in set(re.findall(r"vars\.([A-Z0-9_]+)", path.read_text())):
+        assert f"| `{variable}` | variable |" in readme, f"{variable} is not documented"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_pulumi_step_can_keep_the_state_in_pulumi_cloud_or_in_r2(path: Path) -> None:
+    steps = [
+        step
+        for job in load(path.name)["jobs"].values()
+        for step in job["steps"]
+        if step.get("uses", "").startswith("pulumi/actions@")
+    ]
+    assert steps
+    for step in steps:
+        assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+        assert STATE_IN_R2_ENV.items() <= step["env"].items()
+        assert "cloud-url" not in step["with"]  # `pulumi login` then reads PULUMI_BACKEND_URL
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)

@@ -2,7 +2,8 @@
 
 Each `PulumiWorkspace` is one operator's world, isolated from the developer's own:
 - the `pulumi` CLI that `scripts/engine` built from Go modules (v3.274.0);
-- a private `PULUMI_HOME`, a `file://` backend and a passphrase secrets provider;
+- a private `PULUMI_HOME`, a `file://` backend (or the `backend_url` given, e.g. an
+  `s3://` bucket: tests/support/r2_state.py) and a passphrase secrets provider;
 - `PULUMI_SKIP_UPDATE_CHECK` and `PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION`, so the
   engine never reaches for the network;
 - the plugins: the language host bundled beside `pulumi` with the real executor script,
@@ -153,6 +154,7 @@ class PulumiWorkspace:
     emulator: PhalaCloudEmulator
     cloudflare: CloudflareEmulator | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    backend_url: str | None = None  # None: a file:// folder of the workspace's own
     _running: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -183,7 +185,7 @@ class PulumiWorkspace:
                 "PATH": os.pathsep.join([str(self.bin_dir), env["PATH"]]),
                 "TMPDIR": str(self.tmpdir),
                 "PULUMI_HOME": str(self.pulumi_home),
-                "PULUMI_BACKEND_URL": self.backend_dir.as_uri(),
+                "PULUMI_BACKEND_URL": self.backend_url or self.backend_dir.as_uri(),
                 "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
                 "PULUMI_SKIP_UPDATE_CHECK": "true",
                 "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
