@@ -131,6 +131,10 @@ def exit_description(returncode: int) -> str:
     return f"signal: {name}"
 
 
+# Tests only: the shell that plays /bin/sh (see run_command).
+SYSTEM_SHELL_VAR = "OPENCLAW_STANDIN_SYSTEM_SHELL"
+
+
 class CancelScope:
     """go-provider's cancel middleware (middleware/cancel/cancel.go:40-95, v1.3.0): every
     operation runs under a context; Cancel cancels all of them and, because the pool is
@@ -206,8 +210,12 @@ def run_command(
     if scope.cancelled:
         # exec.Cmd.Start refuses a done context; run.go:112-113 wraps the error.
         raise CommandError(f"{CONTEXT_CANCELED}: running {go_quote(command)}:\n")
-    # run.go:41-51: the interpreter, else /bin/sh -c, then the command.
-    interpreter = plain.get("interpreter") or ["/bin/sh", "-c"]
+    # run.go:41-51: the interpreter, else /bin/sh -c, then the command. Which process a
+    # Cancel then kills depends on that shell: one that execs a lone simple command (bash)
+    # is replaced by it, so the command itself is killed; Debian's dash 0.5.12 forks it,
+    # so only the shell is, and the command runs on. SYSTEM_SHELL_VAR stands another
+    # shell in for /bin/sh, so tests can run both kinds of machine.
+    interpreter = plain.get("interpreter") or [os.environ.get(SYSTEM_SHELL_VAR, "/bin/sh"), "-c"]
     # run.go:81-95: os.Environ(), then `environment`, then the previous outputs.
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in (plain.get("environment") or {}).items()})
