@@ -6,7 +6,7 @@ import pulumi
 from components.deployed_stack import DeployedStack
 from components.drift_repair import RepairPlan
 from components.mux_reference import mux_endpoint_from_stack
-from components.mux_server import MuxServer, MuxServerArgs
+from components.mux_server import MuxEndpoint, MuxServer, MuxServerArgs
 from components.openclaw_tenant import OpenClawTenant, OpenClawTenantArgs
 from components.rollout import waves
 from components.stack_config import load_settings
@@ -45,6 +45,7 @@ mux = (
     if settings.mux
     else None
 )
+mux_endpoint: MuxEndpoint | None
 if mux is not None:
     mux_endpoint = mux.endpoint
 elif settings.mux_stack is not None:

@@ -32,7 +32,7 @@ class MuxServerArgs:
     phala: PhalaSettings
     # The fingerprint of the register key the mux runs with (None: not deployed yet).
     deployed_register_key_fingerprint: pulumi.Input[str | None] = None
-    repair_generation: pulumi.Input[int] = 0  # see components/drift_repair.py
+    repair_generation: int | pulumi.Output[int] = 0  # see components/drift_repair.py
 
 
 REGISTER_KEY_CHANGE_LOSS = (

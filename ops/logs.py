@@ -26,7 +26,7 @@ import sys
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import IO, Final, TextIO
+from typing import IO, Any, Final, TextIO
 
 from driver.phala_cvm import DriverError, PhalaCli, Scrubber, phala_credentials, private_workdir
 from ops import ConfigError, OperationError
@@ -124,7 +124,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: argparse._SubParsersAction[Any],
     add_outputs_source: Callable[[argparse.ArgumentParser], None],
     load_outputs: OutputsLoader,
 ) -> None:

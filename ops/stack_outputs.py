@@ -273,6 +273,13 @@ def _parse_record(
     return parsed
 
 
+def _required(parsed: Mapping[str, str | None], attribute: str) -> str:
+    """A field _parse_record checked as required: a non-empty string."""
+    value = parsed[attribute]
+    assert value is not None  # _parse_record refuses a null required field
+    return value
+
+
 def _parse_tenant(name: str, value: object) -> TenantOutputs:
     where = f"tenants.{name}"
     parsed = _parse_record(value, where, _TENANT_FIELDS, secret=False)
@@ -394,13 +401,13 @@ def parse_stack_outputs(document: object) -> StackOutputs:
             f"stack output {present!r} is set but {absent!r} is null; both or neither"
         )
     mux = None if raw_mux is None else _parse_mux(raw_mux)
-    mux_secrets = (
-        None
-        if raw_mux_secrets is None
-        else MuxSecrets(
-            **_parse_record(raw_mux_secrets, "muxSecrets", _MUX_SECRET_FIELDS, secret=True)
-        )  # type: ignore[arg-type]
-    )
+    mux_secrets = None
+    if raw_mux_secrets is not None:
+        record = _parse_record(raw_mux_secrets, "muxSecrets", _MUX_SECRET_FIELDS, secret=True)
+        mux_secrets = MuxSecrets(
+            register_key=_required(record, "register_key"),
+            admin_token=_required(record, "admin_token"),
+        )
 
     return StackOutputs(
         contract_version=version,

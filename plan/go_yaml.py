@@ -97,12 +97,12 @@ def _compose(text: str) -> Node | None:
         event = loader.get_event()
         line = event.start_mark.line + 1
         if isinstance(event, events.AliasEvent):
-            target = anchors.get(event.anchor)
+            target = anchors.get(event.anchor or "")
             if target is None:
                 raise GoYamlError(f"line {line}: unknown anchor '{event.anchor}' referenced")
-            return Node("alias", line, value=event.anchor, target=target)
+            return Node("alias", line, value=event.anchor or "", target=target)
         if isinstance(event, events.ScalarEvent):
-            created = Node("scalar", line, event.tag, event.value, event.style or None)
+            created = Node("scalar", line, event.tag, event.value or "", event.style or None)
             if event.anchor is not None:
                 anchors[event.anchor] = created
             return created

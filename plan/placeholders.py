@@ -140,7 +140,8 @@ def missing_secrets(config: Mapping[str, Any]) -> list[str]:
     A tenantSecrets (or a tenant's entry) that is not an object is not filled in: the
     program names what is wrong with it."""
     missing: list[str] = []
-    tenants = config.get("tenants") if isinstance(config.get("tenants"), list) else []
+    raw_tenants = config.get("tenants")
+    tenants = raw_tenants if isinstance(raw_tenants, list) else []
     raw_secrets = config.get(TENANT_SECRETS_KEY, {})
     tenant_secrets = raw_secrets if isinstance(raw_secrets, dict) else None
     shared_redpill = bool(config.get("redpillApiKey"))

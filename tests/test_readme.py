@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from components.config_keys import SCALAR_KEYS, TENANT_FIELDS, TENANT_SECRET_FIELDS
-from components.settings import RawConfig, parse_settings
+from components.config_parser import parse_settings
+from components.settings import RawConfig
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
