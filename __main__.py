@@ -11,6 +11,7 @@ from components.openclaw_tenant import OpenClawTenant, OpenClawTenantArgs
 from components.rollout import waves
 from components.stack_config import load_settings
 from components.stack_outputs import export_stack_outputs
+from components.tenant_removal import refusal_message, tenant_removal, unused_opt_in_warning
 from components.tenant_storage import lookup_bucket_write_permission_group
 
 settings = load_settings()
@@ -18,6 +19,14 @@ settings = load_settings()
 # What the last deployment runs with: a running tenant's or mux's key may not change
 # without an opt-in (components/key_change.py).
 deployed = DeployedStack()
+# Removing many running tenants at once needs an opt-in too (components/tenant_removal.py).
+removal = tenant_removal(
+    deployed.tenant_names(), [t.name for t in settings.tenants], settings.allow_tenant_removal
+)
+if removal.refused:
+    raise pulumi.RunError(refusal_message(removal))
+if (unused := unused_opt_in_warning(removal)) is not None:
+    pulumi.log.warn(unused)
 # pulumi_command cannot refresh: CVMs changed or deleted outside Pulumi are found by
 # reading them, and redeployed by this run (components/drift_repair.py).
 repairs = RepairPlan(deployed.tenants, deployed.mux)
