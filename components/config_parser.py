@@ -107,7 +107,8 @@ def parse_settings(raw: RawConfig) -> Settings:
         problems.add(
             "muxStack",
             "must name a stack: <stack>, <project>/<stack> or <org>/<proj>/<stack> "
-            "(each part at most 100 letters, digits, '.', '_', '-')",
+            "(each part at most 100 letters, digits, '.', '_', '-', starting with a letter "
+            "or digit)",
         )
     if mux is not None and mux_stack is not None:
         problems.add("muxStack", "cannot be combined with muxName: deploy a mux or reference one")

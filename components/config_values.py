@@ -38,7 +38,10 @@ CVM_ID: Final = re.compile(
     r"^(?:[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
     r"|(?:app_)?[0-9a-f]{40})$"
 )
-STACK_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,100}(?:/[A-Za-z0-9._-]{1,100}){0,2}$")
+# Each part starts with a letter or digit: never `.` or `..` (a path, not a stack).
+STACK_NAME: Final = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,2}$"
+)
 TELEGRAM_USERNAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 # Pulumi reads an integer with Go's strconv.Atoi (sdk/go/common/workspace/project.go,
 # ValidateConfigValue): an optional sign and decimal digits, within int64; so does the

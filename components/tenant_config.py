@@ -69,6 +69,7 @@ class _TenantFields:
     """A tenant's own fields, checked; secrets and cross-checks come apart."""
 
     storage: StorageMode
+    storage_known: bool  # False: the given storage is not a mode (s3 stands in for it)
     r2: R2StorageSettings | None
     instance_type: str
     cvm_id: str | None
@@ -120,7 +121,7 @@ def tenant_settings(
         fields = _tenant_fields(where, entry, derives, label, default_instance_type, problems)
         if name is None or hidden:
             continue
-        if fields.r2 is not None:
+        if fields.r2 is not None and fields.storage_known:
             s3_names.append(name)
         named.add(name)
         folded = name.lower()
@@ -223,11 +224,12 @@ def _tenant_fields(
         return False
 
     storage_text = text("storage", StorageMode.S3.value)
-    if storage_text in (mode.value for mode in StorageMode):
+    storage_known = storage_text in (mode.value for mode in StorageMode)
+    if storage_known:
         storage = StorageMode(storage_text)
     else:
         report("storage", "must be 's3' or 'local'")
-        storage = StorageMode.S3
+        storage = StorageMode.S3  # its s3 fields are still checked
 
     r2: R2StorageSettings | None = None
     if storage is StorageMode.S3:
@@ -285,6 +287,7 @@ def _tenant_fields(
         rollout_wave = 0
     return _TenantFields(
         storage=storage,
+        storage_known=storage_known,
         r2=r2,
         instance_type=instance_type,
         cvm_id=cvm_id,
