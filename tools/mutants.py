@@ -265,7 +265,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # ---------------------------------------------------------------- settings
     Mutant(
         "settings: plaintext secret scalar accepted",
-        "components/settings.py",
+        "components/config_parser.py",
         'if key.secret and text != "" and key.name not in raw.secret_keys:',
         'if key.secret and text == "" and key.name not in raw.secret_keys:',
         "secrets must be stored encrypted in the stack config",
@@ -273,7 +273,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "settings: plaintext tenantSecrets accepted",
-        "components/settings.py",
+        "components/tenant_config.py",
         "if secrets and TENANT_SECRETS_KEY not in raw.secret_keys:",
         "if not secrets and TENANT_SECRETS_KEY not in raw.secret_keys:",
         "secrets must be stored encrypted in the stack config",
@@ -281,7 +281,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "settings: short tenant master key accepted",
-        "components/settings.py",
+        "components/tenant_config.py",
         "    elif len(master_key) < MIN_MASTER_KEY_LENGTH:\n",
         "    elif len(master_key) < 1:\n",
         "a tenant MASTER_KEY has at least the minimum length",
@@ -289,7 +289,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "settings: a BOM at the edge of a master key accepted",
-        "components/settings.py",
+        "components/tenant_config.py",
         'return any(edge.isspace() or edge == "\\ufeff" for edge in (key[0], key[-1]))',
         "return any(edge.isspace() for edge in (key[0], key[-1]))",
         "the image and OpenClaw derive from the same key",
@@ -297,9 +297,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "settings: short mux master key accepted",
-        "components/settings.py",
-        'elif len(secret["muxMasterKey"]) < MIN_MASTER_KEY_LENGTH:',
-        'elif len(secret["muxMasterKey"]) < 1:',
+        "components/config_parser.py",
+        "elif len(master_key) < MIN_MASTER_KEY_LENGTH:",
+        "elif len(master_key) < 1:",
         "the mux master key has at least the minimum length",
         (SETTINGS,),
     ),
