@@ -21,12 +21,7 @@ import json
 import os
 import re
 import secrets
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -43,7 +38,8 @@ from components.settings import (
     raw_config_text,
 )
 from components.tenant_removal import OPT_IN_SETTING
-from plan.describe import FINGERPRINT_KEY_ENV, describe, render_plan
+from plan import PREFIX, PlanError
+from plan.describe import describe, render_plan
 from plan.diff import diff_plans, render_diff, resource_changes, tenant_removal_of
 from plan.evaluate import REPO_ROOT, run_program
 from plan.placeholders import (
@@ -52,25 +48,14 @@ from plan.placeholders import (
     placeholder_mux_stack,
     with_placeholders,
 )
+from plan.refs import STAND_IN_MISSING_ENV, WORKING_TREE, plan_at_ref
 from plan.stack_file import EngineConfig, StackFileError, read_stack_file
 
 # Set to get a traceback for an unexpected error (never for expected ones).
 DEBUG_ENV = "PLAN_DEBUG"
 DEFAULT_STACK = "prod"
-# The working tree as it is (uncommitted edits included), as `diff` names it.
-WORKING_TREE = "the working tree"
 # Pulumi's rule for a stack's own name (alphanumerics, '-', '_', '.'); it names the file.
 _STACK_PART = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-PREFIX = "plan: "
-
-
-class PlanError(Exception):
-    pass
-
-
-# Set by --stand-in-missing-secrets, and read from the environment too, so the `show`
-# that `diff` runs at each ref inherits it (an older ref's code ignores it).
-STAND_IN_MISSING_ENV = "OPENCLAW_PLAN_STAND_IN_MISSING_SECRETS"
 
 
 def stack_file_name(stack: str) -> str:
@@ -222,88 +207,6 @@ def blocks_for(
             if not line.startswith("warning: "):
                 print(line, file=sys.stderr)
     return describe(run)
-
-
-def export_ref(ref: str, destination: Path) -> None:
-    """The tree of a git ref, without the working copy's local changes."""
-    archive = destination / "tree.tar"
-    try:
-        subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", "-o", str(archive), "--", ref],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    except subprocess.CalledProcessError as error:
-        reason = error.stderr.strip().splitlines()[-1] if error.stderr.strip() else "git failed"
-        raise PlanError(f"cannot read git ref {ref!r}: {reason}") from None
-    tree = destination / "tree"
-    with tarfile.open(archive) as tar:
-        tar.extractall(tree, filter="data")
-    if not (tree / "plan" / "__main__.py").exists():
-        raise PlanError(f"git ref {ref!r} predates the offline plan (it has no plan/ package)")
-
-
-def export_working_tree(destination: Path) -> None:
-    """The working tree as it is: tracked files with their edits, and new untracked ones."""
-    listed = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(REPO_ROOT),
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    if listed.returncode != 0:
-        raise PlanError("cannot list the working tree's files (is this a git checkout?)")
-    tree = destination / "tree"
-    for name in listed.stdout.decode("utf-8", "replace").split("\0"):
-        source = REPO_ROOT / name
-        if name and source.is_file() and not source.is_symlink():
-            target = tree / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-
-
-def plan_at_ref(
-    ref: str | None, stack: str, fingerprint_key: str, *, stand_in_missing: bool = False
-) -> list[dict[str, Any]] | None:
-    """`plan show --json` of a ref (None: the working tree) with its own code, or None when
-    the stack has no stack file there (added or removed between the refs). Both plans of
-    one diff get the same random key for secret env fingerprints (in the environment, not
-    argv), so they can be compared with each other and with nothing else."""
-    label = WORKING_TREE if ref is None else repr(ref)
-    with tempfile.TemporaryDirectory(prefix="openclaw-plan-") as scratch:
-        if ref is None:
-            export_working_tree(Path(scratch))
-        else:
-            export_ref(ref, Path(scratch))
-        tree = Path(scratch) / "tree"
-        if not (tree / f"Pulumi.{stack}.yaml").exists():
-            return None
-        result = subprocess.run(
-            [sys.executable, "-m", "plan", "show", "--stack", stack, "--json"],
-            cwd=tree,
-            env={
-                **os.environ,
-                FINGERPRINT_KEY_ENV: fingerprint_key,
-                STAND_IN_MISSING_ENV: "1" if stand_in_missing else "",
-            },
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if result.returncode != 0:
-        # One prefix: the plan at the ref already starts each of its lines with "plan: ".
-        reason = "\n".join(line.removeprefix(PREFIX) for line in result.stderr.strip().splitlines())
-        raise PlanError(f"planning {label} failed: {reason}")
-    return json.loads(result.stdout)
 
 
 _DESCRIPTION = (
