@@ -7,11 +7,12 @@ from components.data_guards import deployment_refusals
 from components.deployed_stack import DeployedStack
 from components.drift_repair import RepairPlan
 from components.mux_reference import mux_endpoint_from_stack
-from components.mux_server import MuxServer, MuxServerArgs
+from components.mux_server import MuxEndpoint, MuxServer, MuxServerArgs
 from components.openclaw_tenant import OpenClawTenant, OpenClawTenantArgs
 from components.rollout import waves
 from components.stack_config import load_settings
 from components.stack_outputs import export_stack_outputs
+from components.tenant_removal import refusal_message, tenant_removal, unused_opt_in_warning
 from components.tenant_storage import lookup_bucket_write_permission_group
 
 settings = load_settings()
@@ -19,11 +20,19 @@ settings = load_settings()
 # What the last deployment runs with: a running tenant's or mux's key may not change
 # without an opt-in (components/key_change.py).
 deployed = DeployedStack()
-# Replacing or deleting a CVM that keeps its own state, or moving a running tenant to a
-# new bucket, loses data: refused here, naming the opt-in (components/data_guards.py).
+# Replacing or deleting a CVM that keeps its own state, moving a running tenant to a new
+# bucket, or removing many running tenants at once loses data: refused here, all in one
+# message, each naming its opt-in (components/data_guards.py, tenant_removal.py).
 refusals = deployment_refusals(settings, deployed.outputs)
+removal = tenant_removal(
+    deployed.tenant_names(), [t.name for t in settings.tenants], settings.allow_tenant_removal
+)
+if removal.refused:
+    refusals.append(refusal_message(removal))
 if refusals:
     raise pulumi.RunError("\n".join(refusals))
+if (unused := unused_opt_in_warning(removal)) is not None:
+    pulumi.log.warn(unused)
 # pulumi_command cannot refresh: CVMs changed or deleted outside Pulumi are found by
 # reading them, and redeployed by this run (components/drift_repair.py).
 repairs = RepairPlan(deployed.tenants, deployed.mux)
@@ -52,6 +61,7 @@ mux = (
     if settings.mux
     else None
 )
+mux_endpoint: MuxEndpoint | None
 if mux is not None:
     mux_endpoint = mux.endpoint
 elif settings.mux_stack is not None:

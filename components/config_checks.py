@@ -1,47 +1,62 @@
 """Config checks that look across fields, or at keys outside the project's namespace.
 
-Pure helpers for components/settings.py: each returns what is wrong as plain text (or
-(key, message) pairs); settings.py turns them into ConfigProblems naming the key.
+Pure helpers for components/config_parser.py and the offline plan: each returns what is
+wrong as plain text (or (key, message) pairs), turned into ConfigProblems naming the key.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-import unicodedata
 from collections.abc import Iterable
 from typing import Final
 
-MAX_SSH_PUBLIC_KEY_LENGTH: Final = 8192  # an RSA-16384 key line is about 2,800 characters
-MAX_INSTANCE_TYPE_LENGTH: Final = 64
-# Namespaces of providers and of Pulumi itself: their keys are not ours to judge.
-_FOREIGN_OK: Final = frozenset({"pulumi", "cloudflare", "command", "aws", "gcp", "azure"})
+# Namespaces whose keys Pulumi itself reads: Pulumi's own, and the providers this program
+# uses (the engine hands `cloudflare:*` and `command:*` to their providers). A key of ours
+# there does reach someone, so it is a warning; anywhere else nobody reads it.
+PULUMI_READ_NAMESPACES: Final = frozenset({"pulumi", "cloudflare", "command"})
+# Other tools' namespaces, whose own keys are not ours to judge.
+_FOREIGN_OK: Final = PULUMI_READ_NAMESPACES | frozenset({"aws", "gcp", "azure"})
 
 
 def misplaced_keys(
     keys: Iterable[str], project: str, known: Iterable[str]
-) -> list[tuple[str, str]]:
-    """(key, message) for config keys meant for this project but under a mistyped
-    namespace (`openclaw_phala:muxName`). A key without a namespace is not one of them:
-    Pulumi reads `muxName` in a stack file as `openclaw-phala:muxName`."""
+) -> list[tuple[str, str, bool]]:
+    """(key, message, refused) for config keys meant for this project but outside its
+    namespace, which the program never reads:
+    - one of our key names under any other namespace (`openclaw:tenants`, `phala:muxName`),
+      or under the empty one (`:tenants`): refused, or only warned where Pulumi itself
+      reads that namespace (`cloudflare:tenants` goes to the cloudflare provider);
+    - any key under a near miss of our namespace (`openclaw_phala:muxNmae`): refused.
+    A key without a namespace is not one of them: Pulumi reads `muxName` in a stack file
+    as `openclaw-phala:muxName`."""
     known_names = sorted(set(known))
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, bool]] = []
     for key in sorted(set(keys)):
+        if ":" not in key:
+            continue
         namespace, _, name = key.rpartition(":")
-        if not namespace or namespace == project or namespace in _FOREIGN_OK:
+        if namespace == project:
             continue
-        similarity = difflib.SequenceMatcher(None, namespace.lower(), project).ratio()
-        if similarity < 0.75:  # another tool's namespace, not a typo of ours
-            continue
-        close = difflib.get_close_matches(name, known_names, n=1)
-        suggestion = f"{project}:{name if name in known_names else (close or [name])[0]}"
-        found.append(
-            (
-                key,
-                f"is under namespace '{namespace}', so the program never reads it; "
-                f"did you mean '{suggestion}'?",
-            )
+        ours = name in known_names
+        near_miss = (
+            difflib.SequenceMatcher(None, namespace.lower(), project).ratio() >= 0.75
+            and namespace not in _FOREIGN_OK
         )
+        if not ours and not near_miss and namespace != "":
+            continue  # another tool's key
+        close = difflib.get_close_matches(name, known_names, n=1)
+        suggestion = f"{project}:{name if ours else (close or [name])[0]}"
+        where = "has an empty namespace" if namespace == "" else f"is under namespace '{namespace}'"
+        if ours and namespace in PULUMI_READ_NAMESPACES:
+            reader = "Pulumi" if namespace == "pulumi" else f"the {namespace} provider"
+            message = (
+                f"{where}, so {reader} reads it and this program does not; "
+                f"did you mean '{suggestion}'?"
+            )
+            found.append((key, message, False))
+            continue
+        message = f"{where}, so the program never reads it; did you mean '{suggestion}'?"
+        found.append((key, message, True))
     return found
 
 
@@ -89,21 +104,3 @@ def s3_prefix_dot_segment(prefix: str) -> str | None:
                 "other tools read it as a path step, so the state would land elsewhere"
             )
     return None
-
-
-def non_ascii_reason(text: str, what: str) -> str | None:
-    """Names the first character outside ASCII, which Phala's name rules do not allow."""
-    match = re.search(r"[^\x00-\x7f]", text)
-    if match is None:
-        return None
-    character = match.group()
-    kind = "letter" if character.isalpha() else "character"
-    name = unicodedata.name(character, "").lower() or f"U+{ord(character):04X}"
-    return (
-        f"'{character}' ({name}) at position {match.start() + 1} is a non-ASCII {kind}; "
-        f"{what} may use only ASCII letters a-z and A-Z"
-    )
-
-
-def too_long(value: str, limit: int) -> str | None:
-    return f"is {len(value)} characters long; at most {limit}" if len(value) > limit else None

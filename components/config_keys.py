@@ -27,8 +27,27 @@ class MuxChannel(StrEnum):
 
 R2_JURISDICTIONS: Final = ("default", "eu", "fedramp")
 DEFAULT_S3_PREFIX: Final = "openclaw-data"
+
+# Limits the settings enforce. Each is in the README's configuration reference
+# (tests/test_readme.py checks that every one is).
 MIN_MASTER_KEY_LENGTH: Final = 32
+MAX_SECRET_LENGTH: Final = 4096  # a key or token; far above any real one
 MAX_ROLLOUT_WAVE: Final = 100
+MAX_S3_PREFIX_LENGTH: Final = 256
+MAX_SSH_PUBLIC_KEY_LENGTH: Final = 8192  # an RSA-16384 key line is about 2,800 characters
+MIN_RSA_KEY_BITS: Final = 1024  # OpenSSH refuses smaller RSA keys
+MAX_INSTANCE_TYPE_LENGTH: Final = 64
+MAX_REGION_LENGTH: Final = 64
+MAX_OS_IMAGE_LENGTH: Final = 128
+MAX_IMAGE_NAME_LENGTH: Final = 255  # the registry's limit on a repository name
+MAX_TENANTS: Final = 1000
+MIN_WAIT_TIMEOUT_SECONDS: Final = 30
+MAX_WAIT_TIMEOUT_SECONDS: Final = 3600
+MIN_DISK_SIZE_GB: Final = 10
+MAX_DISK_SIZE_GB: Final = 2048
+# Removing tenants (components/tenant_removal.py): a run may remove one tenant, or up
+# to this share of the running ones, without an opt-in; never all of them.
+UNGUARDED_REMOVAL_SHARE: Final = 0.1
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,12 @@ SCALAR_KEYS: Final[tuple[ScalarKey, ...]] = (
         "Secret. Explicit MUX_JWT_PRIVATE_KEY: an Ed25519 private key PEM, set from its file "
         "(overrides the derived one; preview refuses a key the mux could not load).",
         secret=True,
+    ),
+    ScalarKey(
+        "allowTenantRemoval",
+        "array",
+        [],
+        "Tenants this run may remove although it removes many at once (names); then remove it.",
     ),
     ScalarKey(
         "muxTelegramBotToken",

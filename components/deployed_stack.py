@@ -72,6 +72,15 @@ class DeployedStack:
     def mux(self) -> pulumi.Output[Any]:
         return pulumi.Output.from_input(self._outputs.get("mux"))
 
+    def tenant_names(self) -> list[str]:
+        """The tenants the last deployment runs (its `tenants` output's keys)."""
+        tenants = self._outputs.get("tenants")
+        return (
+            sorted(name for name in tenants if isinstance(name, str))
+            if isinstance(tenants, dict)
+            else []
+        )
+
     def tenant_key_fingerprint(self, tenant: str) -> str | None:
         tenants = self._outputs.get("tenants")
         record = tenants.get(tenant) if isinstance(tenants, dict) else None

@@ -53,7 +53,14 @@ def recorded_cvms(tenants: Any, mux: Any) -> list[RecordedCvm]:
             continue
         name, cvm_id, compose = record.get("name"), record.get("cvmId"), record.get("composeHash")
         generation = record.get(REPAIR_GENERATION_FIELD, 0)
-        if all(isinstance(v, str) and v for v in (name, cvm_id, compose)):
+        if (
+            isinstance(name, str)
+            and isinstance(cvm_id, str)
+            and isinstance(compose, str)
+            and name
+            and cvm_id
+            and compose
+        ):
             # Numbers come back from stack outputs as floats.
             count = int(generation) if isinstance(generation, int | float) else 0
             found.append(RecordedCvm(role, name, cvm_id, compose, count))

@@ -94,11 +94,16 @@ def checked_keys(keys: Sequence[KeyToCheck], allowed: bool) -> list[pulumi.Outpu
         *(spec.key for spec in keys), *(spec.deployed_fingerprint for spec in keys)
     ).apply(check)
     return [
-        None
-        if spec.key is None
-        else pulumi.Output.secret(checked.apply(lambda values, i=index: values[i]))
+        None if spec.key is None else pulumi.Output.secret(checked.apply(_item(index)))
         for index, spec in enumerate(keys)
     ]
+
+
+def _item(index: int) -> Callable[[list[Any]], Any]:
+    def pick(values: list[Any]) -> Any:
+        return values[index]
+
+    return pick
 
 
 def checked_key(

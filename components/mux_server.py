@@ -35,7 +35,7 @@ class MuxServerArgs:
     deployed_register_key_fingerprint: pulumi.Input[str | None] = None
     # The JWKS key id of the JWT key it runs with (None: not deployed, or no stable key).
     deployed_jwt_key_id: pulumi.Input[str | None] = None
-    repair_generation: pulumi.Input[int] = 0  # see components/drift_repair.py
+    repair_generation: int | pulumi.Output[int] = 0  # see components/drift_repair.py
 
 
 REGISTER_KEY_CHANGE_LOSS = (

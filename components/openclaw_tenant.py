@@ -33,7 +33,7 @@ class OpenClawTenantArgs:
     mux: MuxEndpoint | None = None
     # The fingerprint of the MASTER_KEY the tenant runs with (None: not deployed yet).
     deployed_key_fingerprint: pulumi.Input[str | None] = None
-    repair_generation: pulumi.Input[int] = 0  # see components/drift_repair.py
+    repair_generation: int | pulumi.Output[int] = 0  # see components/drift_repair.py
     after: tuple[pulumi.Resource, ...] = ()  # the previous rollout wave (components/rollout.py)
 
 
@@ -105,11 +105,12 @@ class OpenClawTenant(pulumi.ComponentResource):
                 secret_access_key=self.storage.s3_secret_access_key,
             )
 
-        openclaw_config = None
+        openclaw_config: pulumi.Output[str] | None = None
         if args.mux is not None:
-            openclaw_config = pulumi.Output.secret(
-                pulumi.Output.all(keys.gateway_token, args.mux.base_url, args.mux.register_key)
+            bootstrap: pulumi.Input[str] = pulumi.Output.all(
+                keys.gateway_token, args.mux.base_url, args.mux.register_key
             ).apply(lambda a: _bootstrap_config(a[0], a[1], a[2]))
+            openclaw_config = pulumi.Output.secret(bootstrap)
 
         self.cvm = PhalaCvm(
             name,
@@ -147,8 +148,10 @@ class OpenClawTenant(pulumi.ComponentResource):
         self.ssh_host = self.cvm.address(urls.ssh_host)
         self.inbound_url = self.cvm.address(urls.inbound_url)
         self.dashboard_url = pulumi.Output.secret(
-            pulumi.Output.all(self.cvm.app_id, self.cvm.gateway_base_domain, keys.gateway_token)
-        ).apply(lambda a: urls.dashboard_url(a[0], a[1], a[2]))
+            pulumi.Output.all(
+                self.cvm.app_id, self.cvm.gateway_base_domain, keys.gateway_token
+            ).apply(lambda a: urls.dashboard_url(a[0], a[1], a[2]))
+        )
 
         self.register_outputs(
             {

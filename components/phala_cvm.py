@@ -45,7 +45,7 @@ class PhalaCvmArgs:
     # Local-volume state dies with the CVM: refuse replacement and deletion unless allowed.
     local_state: LocalState | None = None
     health_check: HealthCheck | None = None  # applied when phalaVerifyHealth is on
-    repair_generation: pulumi.Input[int] = 0  # see components/drift_repair.py
+    repair_generation: int | pulumi.Output[int] = 0  # see components/drift_repair.py
     # Deploy only once these are deployed (and healthy): the previous rollout wave.
     after: tuple[pulumi.Resource, ...] = ()
 
@@ -114,7 +114,7 @@ def driver_environment(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
         protocol.REPAIR_GENERATION: (
             str(args.repair_generation)
             if isinstance(args.repair_generation, int)
-            else pulumi.Output.from_input(args.repair_generation).apply(str)
+            else args.repair_generation.apply(str)
         ),
         protocol.COMPOSE: args.compose,
         protocol.ENV_KEYS: ",".join(args.env.values),

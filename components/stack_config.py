@@ -6,7 +6,8 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.config_keys import PROJECT
-from components.settings import Settings, SettingsError, parse_settings, read_raw_config
+from components.config_parser import parse_settings
+from components.settings import Settings, SettingsError, read_raw_config
 
 
 def load_settings() -> Settings:
@@ -17,6 +18,9 @@ def load_settings() -> Settings:
     all_config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     raw = read_raw_config(all_config, runtime_config.is_config_secret, PROJECT)
     try:
-        return parse_settings(raw)
+        settings = parse_settings(raw)
     except SettingsError as error:
         raise pulumi.RunError(str(error)) from None
+    for warning in settings.warnings:
+        pulumi.log.warn(warning)
+    return settings

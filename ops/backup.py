@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
@@ -67,6 +66,9 @@ class PullResult:
 
 
 Progress = Callable[[str], None]
+# A MASTER_KEY is at most 4096 characters (components/config_keys.py MAX_SECRET_LENGTH),
+# 4 bytes each in UTF-8 at worst, plus a line break.
+MAX_MASTER_KEY_FILE_BYTES = 4 * 4096 + 2
 
 
 def read_master_key(master_key_file: Path | None, environ: Mapping[str, str]) -> str:
@@ -77,13 +79,10 @@ def read_master_key(master_key_file: Path | None, environ: Mapping[str, str]) ->
     value has none); anything else is used exactly as given, as the CVM does.
     """
     if master_key_file is not None:
-        text = read_utf8_file(master_key_file, "master key file")
-        mode = master_key_file.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"master key file {str(master_key_file)!r} is accessible by group or others "
-                f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it first"
-            )
+        # Size, then mode, then content: nothing of a key file others can read is read.
+        text = read_utf8_file(
+            master_key_file, "master key file", max_bytes=MAX_MASTER_KEY_FILE_BYTES, private=True
+        )
         key = text.removesuffix("\n").removesuffix("\r")
         source = f"master key file {str(master_key_file)!r}"
     else:

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import IO, Final, TextIO
+from typing import IO, Any, Final, TextIO
 
 from driver.api import phala_credentials
-from driver.cli import PhalaCli
+from driver.cli import PhalaCli, option
 from driver.env_handoff import private_workdir
 from driver.errors import DriverError
 from driver.scrub import Scrubber
@@ -38,6 +39,7 @@ from ops.attached import exit_status, run_attached
 from ops.stack_outputs import StackOutputs
 from ops.targets import CvmTarget, resolve_target
 
+CONTAINER_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # How the pinned CLI marks the line it fails with (its `fail()` reporter).
 CLI_FAILURE_MARK: Final = "✗"
 
@@ -48,7 +50,15 @@ def phala_logs_args(
     target: CvmTarget, *, tail: int | None, follow: bool, stderr: bool, container: str | None
 ) -> list[str]:
     """The `phala` arguments; nothing secret goes here."""
-    args = ["logs", container or target.container, "--cvm-id", target.cvm_id]
+    # The CLI's parser takes a separate word starting with '-' as the next option: the CVM
+    # id travels attached to its option, and the container (a positional) is checked.
+    name = container or target.container
+    if not CONTAINER_NAME.fullmatch(name):
+        raise ConfigError(
+            f"--container must be a container name (letters, digits, '_', '.', '-', not "
+            f"starting with '-'), got {name[:60]!r}"
+        )
+    args = ["logs", name, option("cvm-id", target.cvm_id)]
     if tail is not None:
         args += ["--tail", str(tail)]
     if follow:
@@ -128,7 +138,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: argparse._SubParsersAction[Any],
     add_outputs_source: Callable[[argparse.ArgumentParser], None],
     load_outputs: OutputsLoader,
 ) -> None:

@@ -40,6 +40,8 @@ DEFAULT_INBOUND_TIMEOUT_MS: Final = MUX_INBOUND_TIMEOUT_MS
 DEFAULT_HTTP_TIMEOUT_SEC: Final = 15.0
 # Enough of an error body to explain it, short enough to stay one line.
 _MAX_SERVER_MESSAGE_CHARS: Final = 200
+# A pairing token answer is a few hundred bytes; the mux's body is read no further.
+MAX_RESPONSE_BYTES: Final = 64 * 1024
 
 
 class PairingError(OperationError):
@@ -273,10 +275,12 @@ def mint_pairing_token(
     opener = urllib.request.build_opener(_RefuseRedirects)
     try:
         with opener.open(http_request, timeout=timeout_sec) as response:
-            body = response.read()
+            body = response.read(MAX_RESPONSE_BYTES + 1)
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise PairingError(f"mux at {url} answered with more than {MAX_RESPONSE_BYTES} bytes")
     except urllib.error.HTTPError as error:
         with error:
-            error_body = error.read() if error.fp is not None else b""
+            error_body = error.read(MAX_RESPONSE_BYTES) if error.fp is not None else b""
         raise _error_for_status(
             error.code, _server_message(error_body, scrub), url, request, error.headers
         ) from None

@@ -41,7 +41,8 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import Message
-from typing import IO, Final, TextIO
+from http.client import HTTPMessage
+from typing import IO, Any, Final, TextIO
 
 from ops import ConfigError, OperationError
 from ops.stack_outputs import PROJECT_ROOT
@@ -154,7 +155,7 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         fp: IO[bytes],
         code: int,
         msg: str,
-        headers: Message,
+        headers: HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
         _require_safe_url(newurl, "a redirect to")
@@ -335,7 +336,7 @@ def run_pin_image(arguments: argparse.Namespace, stdout: TextIO, stderr: TextIO)
     return 0
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     pin = commands.add_parser(
         "pin-image",
         help="resolve <repo>:<tag> to the digest a pull gets; print <repo>@sha256:<hex>",

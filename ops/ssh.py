@@ -46,7 +46,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import IO, Final, TextIO
+from typing import IO, Any, Final, TextIO
 
 from ops import ConfigError, OperationError
 from ops.attached import exit_status, run_attached
@@ -408,7 +408,7 @@ def _add_connection_options(
 
 
 def add_parsers(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: argparse._SubParsersAction[Any],
     add_outputs_source: Callable[[argparse.ArgumentParser], None],
     load_outputs: OutputsLoader,
 ) -> None:

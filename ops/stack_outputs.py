@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -45,6 +46,33 @@ PULUMI_SECRET_PLACEHOLDER: Final = "[secret]"  # noqa: S105 - a marker, not a se
 # The Pulumi project (Pulumi.yaml) lives at the repository root, next to ops/.
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 PULUMI_TIMEOUT_SEC: Final = 120
+# 1000 tenants (the settings' limit) take about 2.5 MB; far more is not an outputs file.
+MAX_OUTPUTS_FILE_BYTES: Final = 32 * 1024 * 1024
+
+# Values the CLI hands to other programs (phala, ssh) are checked as data first, so none
+# can read as an option (`--help`) or reach a shell (ssh's ProxyCommand expands %h).
+_IDENTIFIER: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_HOST_NAME: Final = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+# (JSON key, attribute, what it must be, pattern) for the values checked as data.
+_CHECKED_VALUES: Final = (
+    (
+        "cvmId",
+        "cvm_id",
+        "a CVM id (letters, digits, '_' and '-', not starting with '-')",
+        _IDENTIFIER,
+    ),
+    (
+        "appId",
+        "app_id",
+        "an app id (letters, digits, '_' and '-', not starting with '-')",
+        _IDENTIFIER,
+    ),
+    ("gatewayBaseDomain", "gateway_base_domain", "a host name", _HOST_NAME),
+    ("sshHost", "ssh_host", "a host name", _HOST_NAME),
+)
 
 
 class StackOutputsError(ConfigError):
@@ -274,7 +302,19 @@ def _parse_record(
             got = "an empty string" if field_value == "" else _json_type(field_value)
             raise StackOutputsError(f"stack output '{where}.{key}' must be {wanted}, got {got}")
         parsed[attribute] = field_value
+    for key, attribute, wanted, pattern in _CHECKED_VALUES:
+        value = parsed.get(attribute)
+        if value is not None and not pattern.fullmatch(value):
+            shown = value if len(value) <= 60 else value[:60] + "..."
+            raise StackOutputsError(f"stack output '{where}.{key}' must be {wanted}, got {shown!r}")
     return parsed
+
+
+def _required(parsed: Mapping[str, str | None], attribute: str) -> str:
+    """A field _parse_record checked as required: a non-empty string."""
+    value = parsed[attribute]
+    assert value is not None  # _parse_record refuses a null required field
+    return value
 
 
 def _parse_tenant(name: str, value: object) -> TenantOutputs:
@@ -404,13 +444,13 @@ def parse_stack_outputs(document: object) -> StackOutputs:
             f"stack output {present!r} is set but {absent!r} is null; both or neither"
         )
     mux = None if raw_mux is None else _parse_mux(raw_mux)
-    mux_secrets = (
-        None
-        if raw_mux_secrets is None
-        else MuxSecrets(
-            **_parse_record(raw_mux_secrets, "muxSecrets", _MUX_SECRET_FIELDS, secret=True)
-        )  # type: ignore[arg-type]
-    )
+    mux_secrets = None
+    if raw_mux_secrets is not None:
+        record = _parse_record(raw_mux_secrets, "muxSecrets", _MUX_SECRET_FIELDS, secret=True)
+        mux_secrets = MuxSecrets(
+            register_key=_required(record, "register_key"),
+            admin_token=_required(record, "admin_token"),
+        )
 
     return StackOutputs(
         contract_version=version,
@@ -434,7 +474,9 @@ def _decode_json(text: str, source: str) -> object:
 
 def load_stack_outputs_file(path: Path) -> StackOutputs:
     """Outputs from a JSON file, e.g. saved ``pulumi stack output --json --show-secrets``."""
-    text = read_utf8_file(path, "stack outputs file", StackOutputsError)
+    text = read_utf8_file(
+        path, "stack outputs file", StackOutputsError, max_bytes=MAX_OUTPUTS_FILE_BYTES
+    )
     return parse_stack_outputs(_decode_json(text, f"stack outputs file {str(path)!r}"))
 
 

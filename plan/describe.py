@@ -41,7 +41,8 @@ MUX_COMPONENT = "openclaw-phala:index:MuxServer"
 PERMISSION_GROUP_NAMES = {BUCKET_WRITE_GROUP_ID: r2.BUCKET_ITEM_WRITE_PERMISSION}
 _IMAGE_LINE = re.compile(r"^\s+image:\s*(\S+)\s*$", re.MULTILINE)
 KIND_ORDER = {
-    "secret-not-set": -1,
+    "secret-not-set": -2,
+    "setting": -1,
     "stack-reference": 0,
     "cvm": 1,
     "guard": 2,
@@ -218,6 +219,13 @@ def describe_guard(run: ProgramRun, guard: Registration) -> dict[str, Any]:
     }
 
 
+def plain_number(value: Any) -> Any:
+    """A whole number as the operator wrote it: inputs travel as protobuf doubles (40.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def describe_bucket(run: ProgramRun, bucket: Registration) -> dict[str, Any]:
     inputs = bucket.plain_inputs
     return {
@@ -298,9 +306,20 @@ def _wave_line(wave: int | None) -> list[str]:
 def render_block(block: dict[str, Any]) -> list[str]:
     kind = block["kind"]
     if kind == "secret-not-set":
+        count = block.get("count")
+        summary = (
+            [
+                f"{count} secret{'s' if count != 1 else ''} NOT SET in the stack file (the plan "
+                "stands in for each; a real preview refuses the stack until each is set):"
+            ]
+            if count is not None
+            else []
+        )
+        return [*summary, f"secret {block['setting']} NOT SET"]
+    if kind == "setting":
         return [
-            f"secret {block['setting']} NOT SET in the stack file: the plan stands in for it; "
-            "a real preview refuses the stack until it is set"
+            f"setting {block['setting']}: {', '.join(block['value'])}",
+            "  this run may remove these tenants although it removes many at once",
         ]
     if kind == "stack-reference":
         return [f"stack reference {block['stack']}", "  reads: mux.baseUrl, muxSecrets.registerKey"]
@@ -386,6 +405,9 @@ def render_plan(blocks: list[dict[str, Any]], stack: str) -> str:
         "# (secrets are placeholders); ids and URLs are only known after `pulumi up`.",
         "",
     ]
-    for block in blocks:
-        lines += [*render_block(block), ""]
+    for index, block in enumerate(blocks):
+        lines += render_block(block)
+        following = blocks[index + 1]["kind"] if index + 1 < len(blocks) else None
+        if not (block["kind"] == "secret-not-set" and following == "secret-not-set"):
+            lines.append("")
     return "\n".join(lines)

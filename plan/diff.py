@@ -1,5 +1,7 @@
 """What changes between two plans: one operation per resource, in the engine's words
-(create, update, replace, delete), grouped by tenant, with the dangerous changes flagged."""
+(create, update, replace, delete), grouped by tenant, with the dangerous changes flagged,
+values printed as the operator writes them, and a mass removal of tenants called out as
+`pulumi up` will judge it (components/tenant_removal.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.phala_cvm import REPLACEMENT_TRIGGER_NAMES
+from components.tenant_removal import (
+    OPT_IN_SETTING,
+    TenantRemoval,
+    opt_in_commands,
+    tenant_removal,
+)
 
 FLAG_REPLACES = "REPLACES CVM"
 FLAG_DELETES = "DELETES CVM"
@@ -146,9 +154,10 @@ def _env_lines(old: list[Any], new: list[Any]) -> list[str]:
             what = f"{how} (secret: value not shown)" if how == "changed" else how
             lines.append(f"  env {name}: {what}")
         elif how == "changed":
-            lines.append(f"  env {name}: {before[name]['value']!r} -> {after[name]['value']!r}")
+            old_value, new_value = before[name]["value"], after[name]["value"]
+            lines.append(f"  env {name}: {format_value(old_value)} -> {format_value(new_value)}")
         elif how == "added":
-            lines.append(f"  env {name}: added {entry.get('value')!r}")
+            lines.append(f"  env {name}: added {format_value(entry.get('value'))}")
         else:
             lines.append(f"  env {name}: removed")
     return lines
@@ -156,6 +165,23 @@ def _env_lines(old: list[Any], new: list[Any]) -> list[str]:
 
 def _holds_local_data(block: dict[str, Any]) -> bool:
     return block["kind"] == "cvm" and block["storage"] != "s3"
+
+
+def format_value(value: Any) -> str:
+    """A value as the operator writes it in a stack file: 40 (never 40.0), true, 'text'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(format_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {format_value(item)}" for key, item in value.items()) + "}"
+    return repr(str(value))
 
 
 def _field_lines(name: str, old: Any, new: Any) -> list[str]:
@@ -166,14 +192,14 @@ def _field_lines(name: str, old: Any, new: Any) -> list[str]:
         return ["  compose:", *[f"    {line}" for line in diff]]
     if name == "env":
         return _env_lines(old, new)
-    per_key = name in ("driverSettings", "driverCommands")
-    if per_key and isinstance(old, dict) and isinstance(new, dict):
+    if isinstance(old, dict) and isinstance(new, dict):  # one line per changed entry
+        label = "driver" if name in ("driverSettings", "driverCommands") else name
         return [
-            f"  driver {key}: {old.get(key)!r} -> {new.get(key)!r}"
+            f"  {label} {key}: {format_value(old.get(key))} -> {format_value(new.get(key))}"
             for key in sorted(set(old) | set(new))
             if old.get(key) != new.get(key)
         ]
-    return [f"  {name}: {old!r} -> {new!r}"]
+    return [f"  {name}: {format_value(old)} -> {format_value(new)}"]
 
 
 def diff_plans(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[OwnerChanges]:
@@ -218,8 +244,55 @@ def diff_plans(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[O
     return sorted(changes.values(), key=lambda c: c.owner)
 
 
-def render_diff(changes: list[OwnerChanges], stack: str, base: str, head: str) -> str:
+def _tenants_of(plan: list[dict[str, Any]]) -> set[str]:
+    return {
+        block["owner"].removeprefix("tenant/")
+        for block in plan
+        if block.get("kind") == "cvm" and str(block.get("owner", "")).startswith("tenant/")
+    }
+
+
+def tenant_removal_of(
+    base: list[dict[str, Any]], head: list[dict[str, Any]]
+) -> TenantRemoval | None:
+    """The tenants the head removes from those the base runs, judged as `pulumi up` will
+    judge them against the last deployment (None when no tenant goes)."""
+    allowed: list[str] = next(
+        (
+            block.get("value", [])
+            for block in head
+            if block.get("kind") == "setting" and block.get("setting") == OPT_IN_SETTING
+        ),
+        [],
+    )
+    removal = tenant_removal(_tenants_of(base), _tenants_of(head), allowed)
+    return removal if removal.removed else None
+
+
+def removal_lines(removal: TenantRemoval | None) -> list[str]:
+    if removal is None or not removal.guarded:
+        return []
+    names = ", ".join(removal.removed)
+    what = f"REMOVES {len(removal.removed)} OF {len(removal.running)} RUNNING TENANTS AT ONCE"
+    if removal.refused:
+        verdict = (
+            f"`pulumi up` refuses this unless {OPT_IN_SETTING} lists them for that run: "
+            f"{opt_in_commands(removal.removed)}"
+        )
+    else:
+        verdict = f"allowed for this run by {OPT_IN_SETTING}"
+    return [f"!! {what}: {names}", f"   {verdict}", ""]
+
+
+def render_diff(
+    changes: list[OwnerChanges],
+    stack: str,
+    base: str,
+    head: str,
+    removal: TenantRemoval | None = None,
+) -> str:
     lines = [f"# openclaw-phala offline plan diff: stack {stack}, {base} -> {head}", ""]
+    lines += removal_lines(removal)
     if not changes:
         return "\n".join([*lines, "No changes to the desired state.", ""])
     for change in changes:

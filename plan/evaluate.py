@@ -143,7 +143,11 @@ class FakeCloud(pulumi.runtime.Mocks):
             }
         return f"{args.name}-id", inputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        """(result, check failures): the mock runtime's form; no call here ever fails."""
+        return self._answer(args), []
+
+    def _answer(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == READ_STACK_OUTPUTS:
             name = args.args.get("name", "")
             reference = self.stack_references.get(name)

@@ -36,9 +36,14 @@ from yaml import events
 
 from plan.go_values import GoTime, GoUint, NonStringKeyMap, go_percent_v
 
-MAX_DEPTH = 10_000  # yaml.v3 refuses deeper nesting
-# Python's own stack ends first, at a few hundred levels; no config nests that deep.
-TOO_DEEP = "the document nests collections too deeply to read"
+# yaml.v3 refuses nesting past 10,000 levels. The plan stops at a fixed, much lower depth
+# so that no reader after it (the stack file's values, placeholders, the program's JSON)
+# can meet Python's recursion limit at a few hundred levels: every depth gets the same
+# one-line answer naming where it is. No config nests more than a few levels.
+MAX_DEPTH = 100
+TOO_DEEP = (
+    f"nests collections more than {MAX_DEPTH} levels deep; the plan reads at most {MAX_DEPTH}"
+)
 
 
 class GoYamlError(Exception):
@@ -92,17 +97,17 @@ def _compose(text: str) -> Node | None:
     anchors: dict[str, Node] = {}
     depth = 0
 
-    def node() -> Node:
+    def node(path: tuple[str, ...]) -> Node:
         nonlocal depth
         event = loader.get_event()
         line = event.start_mark.line + 1
         if isinstance(event, events.AliasEvent):
-            target = anchors.get(event.anchor)
+            target = anchors.get(event.anchor or "")
             if target is None:
                 raise GoYamlError(f"line {line}: unknown anchor '{event.anchor}' referenced")
-            return Node("alias", line, value=event.anchor, target=target)
+            return Node("alias", line, value=event.anchor or "", target=target)
         if isinstance(event, events.ScalarEvent):
-            created = Node("scalar", line, event.tag, event.value, event.style or None)
+            created = Node("scalar", line, event.tag, event.value or "", event.style or None)
             if event.anchor is not None:
                 anchors[event.anchor] = created
             return created
@@ -113,9 +118,17 @@ def _compose(text: str) -> Node | None:
         end = events.SequenceEndEvent if kind == "sequence" else events.MappingEndEvent
         depth += 1
         if depth > MAX_DEPTH:
-            raise GoYamlError(f"line {line}: exceeded max depth of {MAX_DEPTH}")
+            shown = path if len(path) <= 4 else (*path[:4], "[...]")
+            raise GoYamlError(f"line {line}: {TOO_DEEP}", shown)
         while not loader.check_event(end):
-            created.content.append(node())
+            if kind == "sequence":
+                created.content.append(node((*path, f"[{len(created.content)}]")))
+                continue
+            key = node(path)
+            created.content.append(key)
+            if loader.check_event(end):
+                break
+            created.content.append(node((*path, key.value if key.kind == "scalar" else "?")))
         loader.get_event()
         depth -= 1
         return created
@@ -125,7 +138,7 @@ def _compose(text: str) -> Node | None:
         if loader.check_event(events.StreamEndEvent):
             return None
         loader.get_event()  # document start
-        root = node()
+        root = node(())
         loader.get_event()  # document end
         return root
     except yaml.MarkedYAMLError as error:
@@ -133,7 +146,7 @@ def _compose(text: str) -> Node | None:
         raise GoYamlError(f"invalid YAML: {_go_error_line(error)}{problem}") from None
     except yaml.YAMLError as error:
         raise GoYamlError(" ".join(str(error).split())) from None
-    except RecursionError:
+    except RecursionError:  # cannot happen below MAX_DEPTH; kept as a bound, not a catch-all
         raise GoYamlError(TOO_DEEP, about_a_value=False) from None
     finally:
         loader.dispose()

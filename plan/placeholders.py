@@ -108,6 +108,50 @@ def offline_config_of(
 
 
 def check_secret_objects(stack_config: Mapping[str, Any]) -> None:
+    """SettingsError naming each problem only the stack file shows (`file_problems`)."""
+    problems = file_problems(stack_config)
+    if problems:
+        raise SettingsError(problems)
+
+
+def encrypted_leaves(stack_config: Mapping[str, Any]) -> dict[str, str]:
+    """`--path` (`tenants[0].name`) -> ciphertext of every value stored encrypted."""
+    found: dict[str, str] = {}
+
+    def visit(value: Any, path: str) -> None:
+        ciphertext = _ciphertext(value)
+        if ciphertext is not None:
+            found[path] = ciphertext
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                visit(item, f"{path}[{index}]")
+
+    for key, value in stack_config.items():
+        visit(value, key)
+    return found
+
+
+def file_problems(stack_config: Mapping[str, Any]) -> list[ConfigProblem]:
+    """What only the stack file shows: `secure: ''` (no secrets provider can decrypt an
+    empty ciphertext: `pulumi preview` fails with "bad value"), and a plaintext value
+    inside tenantSecrets beside an encrypted one (Pulumi marks the object secret as a
+    whole, so the program cannot tell them apart)."""
+    empty = [
+        ConfigProblem(
+            path,
+            "is `secure: ''`, an empty ciphertext that no secrets provider can decrypt; "
+            f"set it again with: pulumi config set --secret --path '{path}' <value>",
+        )
+        for path, ciphertext in sorted(encrypted_leaves(stack_config).items())
+        if not ciphertext.strip()
+    ]
+    return empty + _plaintext_secret_leaves(stack_config)
+
+
+def _plaintext_secret_leaves(stack_config: Mapping[str, Any]) -> list[ConfigProblem]:
     """Every value inside tenantSecrets must be encrypted.
 
     Pulumi marks an object secret as a whole when any leaf is encrypted, so the
@@ -116,7 +160,7 @@ def check_secret_objects(stack_config: Mapping[str, Any]) -> None:
     to refuse, with its own message.)"""
     secrets = stack_config.get(TENANT_SECRETS_KEY)
     if not isinstance(secrets, dict) or not _holds_encrypted(secrets):
-        return
+        return []
     problems: list[ConfigProblem] = []
 
     def visit(value: Any, path: str) -> None:
@@ -138,8 +182,7 @@ def check_secret_objects(stack_config: Mapping[str, Any]) -> None:
             )
 
     visit(secrets, TENANT_SECRETS_KEY)
-    if problems:
-        raise SettingsError(problems)
+    return problems
 
 
 def missing_secrets(config: Mapping[str, Any]) -> list[str]:
@@ -148,7 +191,8 @@ def missing_secrets(config: Mapping[str, Any]) -> list[str]:
     A tenantSecrets (or a tenant's entry) that is not an object is not filled in: the
     program names what is wrong with it."""
     missing: list[str] = []
-    tenants = config.get("tenants") if isinstance(config.get("tenants"), list) else []
+    raw_tenants = config.get("tenants")
+    tenants = raw_tenants if isinstance(raw_tenants, list) else []
     raw_secrets = config.get(TENANT_SECRETS_KEY, {})
     tenant_secrets = raw_secrets if isinstance(raw_secrets, dict) else None
     shared_redpill = bool(config.get("redpillApiKey"))

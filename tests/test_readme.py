@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import re
@@ -14,11 +15,19 @@ from typing import Any
 
 import pytest
 
+from components import config_keys
 from components.config_keys import SCALAR_KEYS, TENANT_FIELDS, TENANT_SECRET_FIELDS
-from components.settings import RawConfig, parse_settings
+from components.config_parser import parse_settings
+from components.settings import RawConfig
+from plan.evaluate import read_stack_config, run_program
+from tests.support.stack_configs import prod_config
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
+# What `cat ~/.ssh/id_ed25519.pub` gives: a real ed25519 public key line.
+QUICK_START_SSH_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKzzHDfjgc6Es7sFjYMKVraBsIbViV3KfegccClq2ALZ you@laptop"
+)
 
 
 def test_every_config_key_and_tenant_field_is_documented() -> None:
@@ -73,7 +82,7 @@ def quick_start_config_commands() -> list[list[str]]:
     substitute for `$(...)`: a fresh random key, a test SSH public key."""
     generated = {
         "$(head -c 32 /dev/urandom | base64)": base64.b64encode(os.urandom(32)).decode(),
-        "$(cat ~/.ssh/id_ed25519.pub)": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyForTests",
+        "$(cat ~/.ssh/id_ed25519.pub)": QUICK_START_SSH_KEY,
     }
     commands = []
     for line in _quick_start().splitlines():
@@ -86,11 +95,17 @@ def quick_start_config_commands() -> list[list[str]]:
     return commands
 
 
-def test_the_quick_start_replayed_as_written_gives_a_valid_config() -> None:
-    config: dict[str, Any] = {}
-    secret: set[str] = set()
+def test_the_quick_start_replayed_as_written_on_the_committed_stack_file_gives_a_valid_config() -> (
+    None
+):
+    # `pulumi stack init prod` keeps the committed Pulumi.prod.yaml, so the quick start's
+    # commands land on it (before: its --path lines rewrote tenants[1] into a hybrid of
+    # bob-agent and staging-agent). The real CLI replays it in tests/engine/test_quick_start.py.
+    config, secret = read_stack_config("prod")
+    config = {key: copy.deepcopy(value) for key, value in config.items()}
+    secret = set(secret)
     commands = quick_start_config_commands()
-    assert len(commands) >= 10
+    assert len(commands) >= 8
     for argv in commands:
         words = argv[3:]
         is_secret, by_path = "--secret" in words, "--path" in words
@@ -104,8 +119,11 @@ def test_the_quick_start_replayed_as_written_gives_a_valid_config() -> None:
             secret.add(re.split(r"[.\[]", key)[0])
     values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     settings = parse_settings(RawConfig(values=values, secret_keys=frozenset(secret)))
-    assert [t.name for t in settings.tenants] == ["alice-agent", "staging-agent"]
+    assert [t.name for t in settings.tenants] == ["alice-agent", "bob-agent", "staging-agent"]
+    bob = settings.tenants[1]
+    assert bob.r2 is not None and bob.r2.jurisdiction == "eu"  # bob keeps his own settings
     assert settings.mux is not None and settings.mux.name == "openclaw-mux"
+    assert settings.phala.ssh_public_key == QUICK_START_SSH_KEY
 
 
 def test_every_python_command_the_readme_shows_runs_from_the_venv() -> None:
@@ -152,3 +170,37 @@ def test_the_readmes_plan_show_commands_run_as_written(
         # In this process (the module is what `-m plan` runs): the same argv, faster.
         assert plan_main(argv[3:]) == 0, (argv, capsys.readouterr().err)
         assert "# openclaw-phala offline plan" in capsys.readouterr().out or "--json" in argv
+
+
+def _section(title: str) -> str:
+    return README.split(title, 1)[1].split("\n#", 1)[0]
+
+
+def test_every_enforced_limit_is_in_the_reference() -> None:
+    """Each limit constant of components/config_keys.py appears in the limits table."""
+    table = _section("### Enforced limits")
+    limits = {
+        name: value
+        for name, value in vars(config_keys).items()
+        if name.startswith(("MAX_", "MIN_")) and isinstance(value, int)
+    }
+    assert len(limits) >= 14
+    for name, value in limits.items():
+        assert re.search(rf"(?<![0-9]){value}(?![0-9])", table), f"{name} = {value}"
+
+
+def test_the_contract_table_lists_every_field_the_program_exports() -> None:
+    config, secret_keys = prod_config()
+    exports = run_program(config, secret_keys).plain_exports
+    table = _section("## Stack outputs (the contract)")
+    rows = dict(re.findall(r"^\| `(\w+)` \| (?:no|yes) \| `(.+?)`", table, re.MULTILINE))
+    assert set(rows) == set(exports)
+    shapes = {
+        "tenants": next(iter(exports["tenants"].values())),
+        "tenantSecrets": next(iter(exports["tenantSecrets"].values())),
+        "mux": exports["mux"],
+        "muxSecrets": exports["muxSecrets"],
+    }
+    for output, record in shapes.items():
+        documented = re.findall(r"\w+", rows[output].split("{", 2)[-1])
+        assert sorted(documented) == sorted(record), output

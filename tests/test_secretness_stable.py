@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pulumi.errors import RunError
 
 from components.derivation import derive_mux_keys
 from driver import protocol
@@ -22,7 +23,7 @@ from standins.plugin_rpc import SECRET_SIGNATURE, SIGNATURE_KEY
 from tests.support.stack_configs import MUX_MASTER_KEY, prod_config
 
 # Plain keys an operator might set with `--secret` (e.g. after pasting a value that
-# looked sensitive): the program reads them as the plain settings they are.
+# looked sensitive): refused, naming each, so no run ever deploys them as secrets.
 PLAIN_KEYS_MADE_SECRET = ("openclawImage", "phalaSshPublicKey", "muxTelegramBotUsername", "tenants")
 
 
@@ -31,11 +32,12 @@ def inputs_by_resource(run: ProgramRun) -> dict[str, dict[str, Any]]:
     return {r.name: r.inputs for r in run.registrations}
 
 
-def test_plain_keys_set_with_secret_register_exactly_the_same_inputs() -> None:
+def test_plain_keys_set_with_secret_are_refused_so_none_ever_flips_to_secret() -> None:
     config, secret_keys = prod_config()
-    plain = run_program(config, secret_keys)
-    secret = run_program(config, [*secret_keys, *PLAIN_KEYS_MADE_SECRET])
-    assert inputs_by_resource(secret) == inputs_by_resource(plain)
+    with pytest.raises(RunError) as refused:
+        run_program(config, [*secret_keys, *PLAIN_KEYS_MADE_SECRET])
+    for key in PLAIN_KEYS_MADE_SECRET:
+        assert f"openclaw-phala:{key}: must be plain, not a secret" in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -291,7 +291,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # ---------------------------------------------------------------- settings
     Mutant(
         "settings: plaintext secret scalar accepted",
-        "components/settings.py",
+        "components/config_parser.py",
         'if key.secret and text != "" and key.name not in raw.secret_keys:',
         'if key.secret and text == "" and key.name not in raw.secret_keys:',
         "secrets must be stored encrypted in the stack config",
@@ -299,7 +299,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "settings: plaintext tenantSecrets accepted",
-        "components/settings.py",
+        "components/tenant_config.py",
         "if secrets and TENANT_SECRETS_KEY not in raw.secret_keys:",
         "if not secrets and TENANT_SECRETS_KEY not in raw.secret_keys:",
         "secrets must be stored encrypted in the stack config",
@@ -307,7 +307,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "settings: short tenant master key accepted",
-        "components/settings.py",
+        "components/tenant_config.py",
         "    elif len(master_key) < MIN_MASTER_KEY_LENGTH:\n",
         "    elif len(master_key) < 1:\n",
         "a tenant MASTER_KEY has at least the minimum length",
@@ -315,7 +315,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "settings: a BOM at the edge of a master key accepted",
-        "components/settings.py",
+        "components/tenant_config.py",
         'return any(edge.isspace() or edge == "\\ufeff" for edge in (key[0], key[-1]))',
         "return any(edge.isspace() for edge in (key[0], key[-1]))",
         "the image and OpenClaw derive from the same key",
@@ -323,11 +323,35 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "settings: short mux master key accepted",
-        "components/settings.py",
-        'elif len(secret["muxMasterKey"]) < MIN_MASTER_KEY_LENGTH:',
-        'elif len(secret["muxMasterKey"]) < 1:',
+        "components/config_parser.py",
+        "elif len(master_key) < MIN_MASTER_KEY_LENGTH:",
+        "elif len(master_key) < 1:",
         "the mux master key has at least the minimum length",
         (SETTINGS,),
+    ),
+    Mutant(
+        "settings: a secret tenant name accepted as structure",
+        "components/config_parser.py",
+        "    for key in sorted(raw.secret_keys - SECRET_KEY_NAMES):",
+        '    for key in sorted(raw.secret_keys - SECRET_KEY_NAMES - {"tenants"}):',
+        "names, modes and ids are plain, so they can be reviewed",
+        ("tests/components/test_config_parser.py",),
+    ),
+    Mutant(
+        "tenant removal: removing every tenant allowed",
+        "components/tenant_removal.py",
+        "        if count == len(self.running):\n            return True",
+        "        if count == len(self.running):\n            return False",
+        "a run never removes every running tenant without an opt-in",
+        ("tests/components/test_tenant_removal.py",),
+    ),
+    Mutant(
+        "ops: a master key file its group can read accepted",
+        "ops/__init__.py",
+        "if private and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):",
+        "if private and info.st_mode & stat.S_IRWXO:",
+        "a MASTER_KEY file is readable by its owner only",
+        ("tests/ops/test_bounded_reads.py", "tests/ops/test_backup.py"),
     ),
     Mutant(
         "settings: SecretValue repr shows the value",
@@ -404,7 +428,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "settings: explicit JWT key accepted unchecked",
-        "components/settings.py",
+        "components/config_parser.py",
         "jwt_key_problem = mux_jwt_key.problem(jwt_key.reveal()) if jwt_key is not None else None",
         "jwt_key_problem = None",
         "a JWT key the mux could not load fails the preview, never a running mux",

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from components import config_checks
-from components.settings import check_cvm_name, parse_settings, read_raw_config
+from components.config_parser import parse_settings
+from components.config_values import check_cvm_name
+from components.settings import SettingsError, read_raw_config
 from tests.components.test_settings import good_config, mux_config, problems_of, raw
 
 UUID = "0b9e6a52-3c1d-4f8e-9a7b-2d4c6e8f0a1b"
@@ -97,4 +99,45 @@ def test_a_key_without_a_namespace_is_the_projects_own_as_pulumi_reads_it() -> N
     # `muxName:` in a stack file reaches the program as openclaw-phala:muxName (checked
     # under the real engine in tests/engine/test_quick_start.py), so it is not misplaced.
     assert config_checks.misplaced_keys(["muxName"], "openclaw-phala", ["muxName"]) == []
-    assert config_checks.misplaced_keys(["mycorp:muxName"], "openclaw-phala", ["muxName"]) == []
+    # Another tool's own key (a name that is not ours) is not ours to judge.
+    assert config_checks.misplaced_keys(["mycorp:region"], "openclaw-phala", ["muxName"]) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [
+        ("openclaw:tenants", "is under namespace 'openclaw'"),
+        ("phala:muxName", "is under namespace 'phala'"),
+        ("mycorp:muxName", "is under namespace 'mycorp'"),
+        (":tenants", "has an empty namespace"),
+        (":phalaRegoin", "has an empty namespace"),
+    ],
+)
+def test_one_of_our_keys_under_any_other_namespace_is_refused_naming_the_right_spelling(
+    key: str, where: str
+) -> None:
+    # Issue 24: `openclaw:tenants` passed the near-miss check (too far from our name) and
+    # the stack planned zero tenants; `:tenants` (an empty namespace) was skipped.
+    engine_config: dict[str, Any] = {
+        f"openclaw-phala:{name}": value for name, value in raw(good_config()).values.items()
+    }
+    engine_config[key] = "x"
+    with pytest.raises(SettingsError) as info:
+        parse_settings(read_raw_config(engine_config, lambda _: True))
+    name = key.rpartition(":")[2]
+    right = name if name != "phalaRegoin" else "phalaRegion"
+    assert f"  - {key}: {where}, so the program never reads it; did you mean " in str(info.value)
+    assert f"'openclaw-phala:{right}'?" in str(info.value)
+
+
+def test_one_of_our_keys_where_pulumi_reads_the_namespace_is_a_warning_not_a_refusal() -> None:
+    engine_config: dict[str, Any] = {
+        f"openclaw-phala:{name}": value for name, value in raw(good_config()).values.items()
+    }
+    engine_config["cloudflare:tenants"] = "[]"
+    secret = {"openclaw-phala:redpillApiKey", "openclaw-phala:tenantSecrets"}
+    settings = parse_settings(read_raw_config(engine_config, secret.__contains__))
+    assert settings.warnings == (
+        "cloudflare:tenants: is under namespace 'cloudflare', so the cloudflare provider reads "
+        "it and this program does not; did you mean 'openclaw-phala:tenants'?",
+    )

@@ -11,8 +11,9 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.config_parser import parse_settings
 from components.data_guards import deployment_refusals
-from components.settings import RawConfig, Settings, parse_settings
+from components.settings import RawConfig, Settings
 from plan.evaluate import run_program
 from tests.support.stack_configs import prod_config
 

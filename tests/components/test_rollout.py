@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from components.config_parser import parse_settings
 from components.rollout import waves
-from components.settings import RawConfig, Settings, parse_settings
+from components.settings import RawConfig, Settings
 from plan.describe import describe
 from plan.evaluate import run_program
 from tests.support.stack_configs import all_local

@@ -10,14 +10,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from components.config_keys import SCALAR_KEYS, StorageMode
-from components.settings import (
-    RawConfig,
-    SettingsError,
-    check_cvm_name,
-    check_r2_bucket_name,
-    parse_settings,
-    read_raw_config,
-)
+from components.config_parser import parse_settings
+from components.config_values import check_cvm_name, check_r2_bucket_name
+from components.settings import RawConfig, SettingsError, read_raw_config
 from tests.support.stack_configs import (
     ACCOUNT_ID,
     IMAGE,

@@ -89,3 +89,34 @@ def test_a_mistyped_namespace_is_refused_alike_by_the_program_and_the_plan(
     capsys.readouterr()
     assert _plan_of(stack_file, monkeypatch, tmp_path) == 1
     assert expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [
+        ("openclaw:phalaDiskSizeGb", "is under namespace 'openclaw'"),
+        ("phala:phalaDiskSizeGb", "is under namespace 'phala'"),
+        (":phalaDiskSizeGb", "has an empty namespace"),
+    ],
+)
+def test_our_key_under_any_other_namespace_is_refused_alike_by_the_program_and_the_plan(
+    configured: PulumiWorkspace,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    where: str,
+) -> None:
+    # Before: these namespaces were too far from ours for the near-miss check, so the key
+    # was dropped without a word (a `tenants` there planned zero tenants).
+    stack_file = _add_raw_keys(configured, {key: 41})
+    preview = configured.run("preview", "--stack", STACK)
+    expected = (
+        f"{key}: {where}, so the program never reads it; did you mean "
+        "'openclaw-phala:phalaDiskSizeGb'?"
+    )
+    assert preview.returncode != 0
+    assert expected in preview.output, preview.output
+    capsys.readouterr()
+    assert _plan_of(stack_file, monkeypatch, tmp_path) == 1
+    assert expected in capsys.readouterr().err

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from components.config_keys import PROJECT
-from components.settings import RawConfig, SettingsError, parse_settings, read_raw_config
+from components.config_parser import parse_settings
+from components.settings import RawConfig, SettingsError, read_raw_config
 from emulators.phala import PhalaCloudEmulator
 from plan.evaluate import _engine_value as plan_engine_value
 from plan.placeholders import offline_config_of

@@ -278,7 +278,7 @@ def test_set_rejects_a_key_that_is_not_an_image() -> None:
 
 def test_the_pinned_value_passes_the_programs_own_image_check(registries: Registries) -> None:
     # components/settings.py refuses any image that is not <repo>@sha256:<64 hex>.
-    from components.settings import _PINNED_IMAGE
+    from components.config_values import PINNED_IMAGE as _PINNED_IMAGE
 
     result = run_pin(f"http://{registries.open.host}/team/app:1.0")
     assert result.returncode == 0, result.stderr

@@ -300,7 +300,7 @@ def test_the_programs_own_outputs_satisfy_the_contract() -> None:
 
 
 def test_ops_knows_the_same_channel_names_the_program_configures() -> None:
-    from components.settings import MuxChannel
+    from components.config_keys import MuxChannel
     from ops.stack_outputs import KNOWN_CHANNELS
 
     assert tuple(channel.value for channel in MuxChannel) == KNOWN_CHANNELS

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from components.settings import RawConfig, Settings, SettingsError, parse_settings
+from components.config_parser import parse_settings
+from components.settings import RawConfig, Settings, SettingsError
 from plan.placeholders import NOT_SET_MARK, placeholder, with_placeholders
 
 SECURE = {"secure": "v1:abc:def"}

@@ -65,10 +65,16 @@ def test_a_missing_secret_is_named_and_fails_the_plan_unless_stood_in_for(
     err = capsys.readouterr().err
     assert "tenantSecrets.alice-agent.masterKey: is missing" in err
     assert "muxTelegramBotToken: is required" in err
+    # The example stack holds no secret at all: the message says how to plan it anyway.
+    assert "holds no secrets at all" in err and "pass --stand-in-missing-secrets" in err
+    assert err.count("plan: ") == 1, err  # one prefix
     assert main(["show", "--stack", "prod", STAND_IN]) == 0
     out = capsys.readouterr().out
-    assert "secret tenantSecrets.alice-agent.masterKey NOT SET in the stack file" in out
-    assert "secret muxTelegramBotToken NOT SET in the stack file" in out
+    not_set = [line for line in out.splitlines() if line.startswith("secret ")]
+    assert not_set == sorted(not_set) and len(not_set) == 7
+    assert "7 secrets NOT SET in the stack file" in out
+    assert "secret tenantSecrets.alice-agent.masterKey NOT SET" in not_set
+    assert "secret muxTelegramBotToken NOT SET" in not_set
     assert "    MASTER_KEY (secret: NOT SET, the plan stands in for it)" in out
     assert "    TELEGRAM_BOT_TOKEN (secret: NOT SET, the plan stands in for it)" in out
 
@@ -225,3 +231,90 @@ def test_diff_with_an_unknown_ref_fails_clearly(tmp_path: Path) -> None:
     result = run_plan("diff", "no-such-ref", "HEAD", cwd=repo)
     assert result.returncode == 1
     assert "cannot read git ref 'no-such-ref'" in result.stderr
+
+
+def _committed_copy(tmp_path: Path) -> Path:
+    repo = _copy_project(tmp_path / "repo")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    return repo
+
+
+def test_diff_without_a_head_compares_with_the_working_tree_edits_included(
+    tmp_path: Path,
+) -> None:
+    # Before: only refs could be compared, so uncommitted edits showed "No changes".
+    repo = _committed_copy(tmp_path)
+    stack_file = repo / "Pulumi.prod.yaml"
+    stack_file.write_text(stack_file.read_text().replace("tdx.large", "tdx.xlarge"))
+    result = run_plan("diff", "HEAD", "--stack", "prod", STAND_IN, cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert "stack prod, HEAD -> the working tree" in result.stdout
+    assert "  instanceType: 'tdx.large' -> 'tdx.xlarge'" in result.stdout
+
+
+def test_diff_prints_values_as_written_never_a_python_repr(tmp_path: Path) -> None:
+    repo = _committed_copy(tmp_path)
+    stack_file = repo / "Pulumi.prod.yaml"
+    stack_file.write_text(stack_file.read_text() + "  openclaw-phala:phalaDiskSizeGb: 80\n")
+    result = run_plan("diff", "HEAD", "--stack", "prod", STAND_IN, cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert "  diskSizeGb: 40 -> 80" in result.stdout
+    assert "40.0" not in result.stdout and "{'" not in result.stdout, result.stdout
+
+
+def test_diff_handles_a_stack_file_added_or_removed_between_the_refs(tmp_path: Path) -> None:
+    repo = _committed_copy(tmp_path)
+    shutil.copy2(repo / "Pulumi.tenants.yaml", repo / "Pulumi.extra.yaml")
+    _git(repo, "add", "Pulumi.extra.yaml")
+    _git(repo, "commit", "-qm", "add a stack")
+    added = run_plan("diff", "HEAD~1", "HEAD", "--stack", "extra", STAND_IN, cwd=repo)
+    assert added.returncode == 0, added.stderr
+    assert "there is no Pulumi.extra.yaml at HEAD~1: it plans as no resources" in added.stderr
+    assert "+ create cvm/carol-agent" in added.stdout
+
+    _git(repo, "rm", "-q", "Pulumi.extra.yaml")
+    _git(repo, "commit", "-qm", "remove it")
+    removed = run_plan("diff", "HEAD~1", "HEAD", "--stack", "extra", STAND_IN, cwd=repo)
+    assert removed.returncode == 0, removed.stderr
+    assert "- delete cvm/carol-agent" in removed.stdout
+    # Every running tenant goes: the plan says `pulumi up` will refuse it.
+    assert "!! REMOVES 2 OF 2 RUNNING TENANTS AT ONCE: carol-agent, dave-agent" in removed.stdout
+    assert "`pulumi up` refuses this unless allowTenantRemoval lists them" in removed.stdout
+    neither = run_plan("diff", "HEAD~2", "HEAD", "--stack", "extra", STAND_IN, cwd=repo)
+    assert neither.returncode == 1
+    assert neither.stderr.splitlines()[-1] == (
+        "plan: no stack file Pulumi.extra.yaml at HEAD~2 or HEAD"
+    )
+
+
+def test_diff_shows_a_mass_removal_and_its_opt_in(tmp_path: Path) -> None:
+    repo = _committed_copy(tmp_path)
+    stack_file = repo / "Pulumi.prod.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    config = document["config"]
+    config["openclaw-phala:tenants"] = config["openclaw-phala:tenants"][2:]
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    refused = run_plan("diff", "HEAD", "--stack", "prod", STAND_IN, cwd=repo)
+    assert "!! REMOVES 2 OF 3 RUNNING TENANTS AT ONCE: alice-agent, bob-agent" in refused.stdout
+    as_json = run_plan("diff", "HEAD", "--stack", "prod", STAND_IN, "--json", cwd=repo)
+    assert json.loads(as_json.stdout)["tenantRemoval"] == {
+        "removed": ["alice-agent", "bob-agent"],
+        "running": 3,
+        "refusedByPulumiUp": True,
+    }
+    config["openclaw-phala:allowTenantRemoval"] = ["alice-agent", "bob-agent"]
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    allowed = run_plan("diff", "HEAD", "--stack", "prod", STAND_IN, cwd=repo)
+    assert "allowed for this run by allowTenantRemoval" in allowed.stdout
+
+
+def test_a_failed_plan_at_a_ref_has_one_prefix(tmp_path: Path) -> None:
+    repo = _committed_copy(tmp_path)
+    stack_file = repo / "Pulumi.prod.yaml"
+    stack_file.write_text(stack_file.read_text().replace("storage: local", "storage: tape"))
+    result = run_plan("diff", "HEAD", "--stack", "prod", STAND_IN, cwd=repo)
+    assert result.returncode == 1
+    assert "plan: plan:" not in result.stderr
+    assert result.stderr.startswith("plan: planning the working tree failed: stack prod:")

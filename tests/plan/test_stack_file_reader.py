@@ -83,7 +83,7 @@ def test_only_keys_holding_an_encrypted_value_are_secret() -> None:
         ("config:\n  muxName: a\n  openclaw-phala:muxName: b\n", "Pulumi would keep one"),
         ("config:\n  openclaw-phala:x: .nan\n", "json: unsupported value: NaN"),
         ("a: &a [*a]\n", "anchor 'a' value contains itself"),
-        ("a: " + "[" * 1200 + "]" * 1200 + "\n", "nests collections too deeply"),
+        ("a: " + "[" * 1200 + "]" * 1200 + "\n", "nests collections more than 100 levels deep"),
     ],
 )
 def test_files_pulumi_refuses_are_refused_in_one_line(body: str, message: str) -> None:

@@ -57,7 +57,15 @@ PROVIDERS = (
     ("cloudflare", "6.17.0", "cloudflare_provider.py"),
 )
 # Checkout entries that are not part of the project as the engine sees it.
-_NOT_LINKED = {".git", ".pytest_cache", ".ruff_cache", "plan-out", "tests", "__pycache__"}
+_NOT_LINKED = {
+    ".git",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    "plan-out",
+    "tests",
+    "__pycache__",
+}
 
 
 class EngineUnavailableError(RuntimeError):

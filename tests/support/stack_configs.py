@@ -10,7 +10,7 @@ from plan.evaluate import stack_file_config
 IMAGE = "h4x3rotab/openclaw-cvm@sha256:" + "a" * 64
 MUX_IMAGE = "h4x3rotab/openclaw-mux@sha256:" + "b" * 64
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly0000000000000000 test@ci"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINhi0jlwRMlyDk84dxJhT4aEg5cS8yzB42YoIMM/tp/A test@ci"
 
 
 def master_key_for(tenant: str) -> str:
