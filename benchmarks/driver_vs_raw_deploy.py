@@ -27,7 +27,7 @@ from pathlib import Path
 
 from components.compose import openclaw_compose
 from components.cvm_env import tenant_env
-from components.phala_cvm import PhalaCvmArgs, driver_environment
+from components.phala_cvm import PhalaCvmArgs, driver_environment_values
 from components.settings import PhalaSettings
 from driver import protocol
 from driver.env_handoff import render_env_file
@@ -125,7 +125,7 @@ class Bench:
             phala=settings,
             instance_type=INSTANCE_TYPE,
         )
-        return {key: str(value) for key, value in driver_environment(args).items()}
+        return {key: str(value) for key, value in driver_environment_values(args).items()}
 
 
 def run_rounds(bench: Bench, rounds: int, first_round: int = 0) -> dict[str, Measurements]:

@@ -97,7 +97,22 @@ def deletion_refusal(cvm_name: str, local_state: LocalState) -> str:
 
 
 def driver_environment(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
-    """The Command's environment: settings for the driver plus each CVM env value."""
+    """The Command's environment: settings for the driver plus each CVM env value.
+
+    A secret name's value always travels secret, whatever the caller passed: a value that
+    flips between plain and secret is a change that restarts the CVM."""
+    return {
+        name: pulumi.Output.secret(value) if name in secret_value_vars(args) else value
+        for name, value in driver_environment_values(args).items()
+    }
+
+
+def secret_value_vars(args: PhalaCvmArgs) -> frozenset[str]:
+    return frozenset(protocol.env_value_var(name) for name in args.env.secret_names)
+
+
+def driver_environment_values(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
+    """driver_environment's values, before the secret ones are marked secret."""
     phala = args.phala
     environment: dict[str, pulumi.Input[str]] = {
         protocol.ROLE: args.role,
@@ -126,10 +141,7 @@ def driver_environment(args: PhalaCvmArgs) -> dict[str, pulumi.Input[str]]:
         environment[protocol.HEALTH_URL_TEMPLATE] = args.health_check.url_template
         environment[protocol.HEALTH_EXPECT] = args.health_check.expect
     for name, value in args.env.values.items():
-        # A secret name's value always travels secret, whatever the caller passed: a value
-        # that flips between plain and secret is a change that restarts the CVM.
-        secret = name in args.env.secret_names
-        environment[protocol.env_value_var(name)] = pulumi.Output.secret(value) if secret else value
+        environment[protocol.env_value_var(name)] = value
     return environment
 
 

@@ -22,7 +22,7 @@ from components import mux_jwt_key
 from components.compose import mux_compose, openclaw_compose
 from components.cvm_env import CvmEnv, mux_env, tenant_env
 from components.derivation import mux_jwt_private_key_pem
-from components.phala_cvm import HealthCheck, PhalaCvmArgs, driver_environment
+from components.phala_cvm import HealthCheck, PhalaCvmArgs, driver_environment_values
 from components.settings import PhalaSettings
 from driver import protocol
 from driver.spec import POLL_SECONDS_VAR
@@ -211,7 +211,9 @@ def driver_inputs(
         existing_cvm_id=existing_cvm_id,
         health_check=health_check,
     )
-    environment = driver_environment(args)
+    # The values the program sends (driver_environment marks the secret ones secret,
+    # which changes nothing the driver reads).
+    environment = driver_environment_values(args)
     assert all(isinstance(value, str) for value in environment.values())
     return {name: str(value) for name, value in environment.items()}
 
