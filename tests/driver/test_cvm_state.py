@@ -71,7 +71,8 @@ def test_the_compose_reads_the_same_from_an_object_or_its_json_text() -> None:
 def test_serves_compares_the_compose_text_and_the_env_names() -> None:
     document = {"compose_file": {"docker_compose_file": "c", "allowed_envs": ["A", "B"]}}
     assert cvm_state.serves(document, "c", ("B", "A"))
-    assert not cvm_state.serves(document, "c", ("A",))
+    assert cvm_state.serves(document, "c", ("A",))  # names the service adds are not ours
+    assert not cvm_state.serves(document, "c", ("A", "C"))
     assert not cvm_state.serves(document, "other", ("A", "B"))
     assert cvm_state.serves({"status": "running"}, "c", ()) is None
 
