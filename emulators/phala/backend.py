@@ -57,6 +57,7 @@ from emulators.phala.models import (
     PendingUpdate,
     Phase,
     RequestRecord,
+    end_in_failure,
     image_for,
     utc_now_iso,
 )
@@ -209,7 +210,7 @@ class PhalaBackend(SteeringMixin):
                 for phase in phases[1:]:
                     phase.starts_at = math.inf
             elif fate.failure_status is not None:
-                _end_in_failure(phases[-1], fate.failure_status, fate.boot_error)
+                end_in_failure(phases[-1], fate.failure_status, fate.boot_error)
         cvm.operation = Operation(kind, str(uuid.uuid4()), utc_now_iso(), phases)
         cvm.boot_error = None
         self._advance(cvm, now)
@@ -477,14 +478,3 @@ def _pending_update(
         env_pairs=pairs,
         encrypted_env=body.get("encrypted_env") if pairs is not None else None,
     )
-
-
-def _end_in_failure(final: Phase, status: str, boot_error: str | None) -> None:
-    previous = final.effect
-
-    def fail(target: EmulatedCvm) -> None:
-        if previous is not None:
-            previous(target)
-        target.boot_error = boot_error
-
-    final.status, final.in_progress, final.effect = status, False, fail

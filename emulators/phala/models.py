@@ -95,6 +95,18 @@ class Phase:
     effect: Callable[[EmulatedCvm], None] | None = None
 
 
+def end_in_failure(final: Phase, status: str, boot_error: str | None) -> None:
+    """Make an operation's last phase a failure: `status`, settled, with `boot_error`."""
+    previous = final.effect
+
+    def fail(target: EmulatedCvm) -> None:
+        if previous is not None:
+            previous(target)
+        target.boot_error = boot_error
+
+    final.status, final.in_progress, final.effect = status, False, fail
+
+
 @dataclass
 class Operation:
     kind: str  # OPERATION_*

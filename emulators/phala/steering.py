@@ -11,11 +11,17 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from emulators.phala.faults import CvmFate
-from emulators.phala.models import OPERATION_UPDATE, STATUS_RUNNING, STATUS_STARTING, utc_now_iso
+from emulators.phala.models import (
+    OPERATION_UPDATE,
+    STATUS_RUNNING,
+    STATUS_STARTING,
+    end_in_failure,
+    utc_now_iso,
+)
 
 if TYPE_CHECKING:
     from emulators.phala.faults import FaultBook
-    from emulators.phala.models import EmulatedCvm, Phase
+    from emulators.phala.models import EmulatedCvm
 
 
 class SteeringMixin:
@@ -79,15 +85,7 @@ class SteeringMixin:
             self.faults.fates[cvm.name] = fate
             operation = cvm.operation
             if operation is not None and not operation.done:
-                final: Phase = operation.phases[-1]
-                previous = final.effect
-
-                def fail(target: EmulatedCvm) -> None:
-                    if previous is not None:
-                        previous(target)
-                    target.boot_error = boot_error
-
-                final.status, final.in_progress, final.effect = status, False, fail
+                end_in_failure(operation.phases[-1], status, boot_error)
             else:
                 cvm.operation = None
                 cvm.status, cvm.in_progress, cvm.boot_error = status, False, boot_error

@@ -15,7 +15,6 @@ their own process groups and are stopped by process-group id.
 
 from __future__ import annotations
 
-import datetime
 import socket
 import subprocess
 import time
@@ -24,11 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from tests.support.loopback_tls import make_tls_files
 from tests.support.process_groups import stop_group
 
 LOOPBACK = "127.0.0.1"
@@ -63,70 +58,6 @@ def make_ssh_key(path: Path) -> Path:
     return path
 
 
-def _write_pem(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    path.chmod(0o600)
-    return path
-
-
-def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for TLS_HOST_NAME: (ca, cert, key)."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ops-test throwaway CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TLS_HOST_NAME)]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(TLS_HOST_NAME)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_file = _write_pem(directory / "ca.pem", ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_file = _write_pem(
-        directory / "server.pem", server_cert.public_bytes(serialization.Encoding.PEM)
-    )
-    key_file = _write_pem(
-        directory / "server.key",
-        server_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    return ca_file, cert_file, key_file
-
-
 def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SEC
     while time.monotonic() < deadline:
@@ -159,7 +90,8 @@ def running_ssh_gateway(directory: Path) -> Iterator[SshGateway]:
     authorized = directory / "authorized_keys"
     authorized.write_text(Path(f"{client_key}.pub").read_text())
     authorized.chmod(0o600)
-    ca_file, cert_file, key_file = make_tls_files(directory)
+    tls = make_tls_files(directory, TLS_HOST_NAME, ca_name="ops-test throwaway CA")
+    ca_file, cert_file, key_file = tls.ca_file, tls.cert_file, tls.key_file
     # sshd refuses to start without its privilege-separation directory; the
     # Debian package creates it at service start, which we do not use.
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)

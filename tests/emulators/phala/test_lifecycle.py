@@ -5,8 +5,6 @@ no source settles. Each test pins a row of emulators/phala/FIDELITY.md."""
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +32,7 @@ from emulators.phala import (
 )
 from emulators.phala.errors import StructuredPlacement
 from emulators.phala.models import MAX_ENV_ITEMS
-from tests.support.emulator_seed import seed_cvm
+from tests.support.emulator_seed import api_request, encrypt_env_like_cli, seed_cvm
 
 COMPOSE_V1 = "services:\n  app:\n    image: nginx:1.27\n"
 COMPOSE_V2 = "services:\n  app:\n    image: nginx:1.28\n"
@@ -49,23 +47,7 @@ def request(
     body: Any = None,
     version: str = API_VERSION_CURRENT,
 ) -> tuple[int, Any, dict[str, str]]:
-    call = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
-        emulator.api_prefix + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={
-            "Content-Type": "application/json",
-            "X-API-Key": emulator.api_key,
-            "X-Phala-Version": version,
-        },
-    )
-    try:
-        with urllib.request.urlopen(call, timeout=10) as response:  # noqa: S310
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None, dict(response.headers)
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None, dict(error.headers)
+    return api_request(emulator, method, path, body, version=version)
 
 
 def get(emulator: PhalaCloudEmulator, cvm_id: str) -> dict[str, Any]:
@@ -280,8 +262,6 @@ def test_errors_are_structured_at_the_top_level_or_under_detail(
 
 
 def test_more_env_items_than_dstack_takes_is_refused(held: PhalaCloudEmulator) -> None:
-    from tests.emulators.phala.test_with_the_cli import encrypt_env_like_cli
-
     provision = request(held, "POST", "/cvms/provision", _provision("many-envs"), "2025-10-28")[1]
     env = {f"K{index}": "v" for index in range(MAX_ENV_ITEMS + 1)}
     committed = request(

@@ -31,6 +31,7 @@ from emulators.phala import (
     compose_hash_of,
     published_ports,
 )
+from tests.support.emulator_seed import api_request, seed_cvm
 from tests.support.phala_cli import PHALA_BIN, parse_json_from_output, run_phala
 
 COMPOSE_V1 = 'services:\n  gateway:\n    image: nginx:1.27\n    ports:\n      - "18789:80"\n'
@@ -153,30 +154,6 @@ def wait_for_status(
             return
         time.sleep(0.05)
     raise AssertionError(f"{name} did not reach {status}")
-
-
-def api_request(
-    emulator: PhalaCloudEmulator,
-    method: str,
-    path: str,
-    *,
-    version: str = API_VERSION_CURRENT,
-    api_key: str | None = None,
-    body: Any = None,
-) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
-        emulator.api_prefix + path, data=data, method=method
-    )
-    request.add_header("Content-Type", "application/json")
-    request.add_header("X-Phala-Version", version)
-    request.add_header("X-API-Key", emulator.api_key if api_key is None else api_key)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 # ----- CLI end to end ----------------------------------------------------------------------
@@ -509,8 +486,12 @@ def test_failing_cvm_reports_error_status(emulator: PhalaCloudEmulator, cli: Cli
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["status"] == STATUS_ERROR
-    status, batch = api_request(
-        emulator, "POST", "/status/batch", body={"vm_uuids": [result_uuid(emulator, "doomed-app")]}
+    status, batch, _ = api_request(
+        emulator,
+        "POST",
+        "/status/batch",
+        body={"vm_uuids": [result_uuid(emulator, "doomed-app")]},
+        version=API_VERSION_CURRENT,
     )
     assert status == 200
     assert next(iter(batch.values()))["boot_error"] == "kernel panic"
@@ -566,7 +547,7 @@ def test_status_command_reads_auth_me(emulator: PhalaCloudEmulator, cli: CliRunn
 
 
 def test_every_id_form_resolves_and_unknown_is_404(emulator: PhalaCloudEmulator) -> None:
-    cvm = create_via_http(emulator, "id-forms", {"A": "1"})
+    cvm = seed_cvm(emulator, "id-forms", COMPOSE_V1, env={"A": "1"}, running=False)
 
     forms = [
         str(cvm.numeric_id),
@@ -580,9 +561,9 @@ def test_every_id_form_resolves_and_unknown_is_404(emulator: PhalaCloudEmulator)
         "id-forms",
     ]
     for form in forms:
-        status, body = api_request(emulator, "GET", f"/cvms/{form}")
+        status, body, _ = api_request(emulator, "GET", f"/cvms/{form}", version=API_VERSION_CURRENT)
         assert (status, body["app_id"]) == (200, cvm.app_id), form
-    status, body = api_request(emulator, "GET", "/cvms/no-such-cvm")
+    status, body, _ = api_request(emulator, "GET", "/cvms/no-such-cvm", version=API_VERSION_CURRENT)
     assert status == 404
     assert body["error_code"] == "ERR-03-001"
     assert body["message"] == "The requested CVM was not found: no-such-cvm"
@@ -591,9 +572,13 @@ def test_every_id_form_resolves_and_unknown_is_404(emulator: PhalaCloudEmulator)
 
 
 def test_auth_is_checked_and_never_logged(emulator: PhalaCloudEmulator) -> None:
-    missing_status, missing = api_request(emulator, "GET", "/auth/me", api_key="")
-    wrong_status, wrong = api_request(emulator, "GET", "/auth/me", api_key="nope")
-    ok_status, legacy = api_request(emulator, "GET", "/auth/me", version=API_VERSION_LEGACY)
+    missing_status, missing, _ = api_request(
+        emulator, "GET", "/auth/me", api_key="", version=API_VERSION_CURRENT
+    )
+    wrong_status, wrong, _ = api_request(
+        emulator, "GET", "/auth/me", api_key="nope", version=API_VERSION_CURRENT
+    )
+    ok_status, legacy, _ = api_request(emulator, "GET", "/auth/me", version=API_VERSION_LEGACY)
 
     assert (missing_status, wrong_status, ok_status) == (401, 401, 200)
     assert "detail" in missing and wrong == {"detail": "Invalid API key"}
@@ -606,11 +591,15 @@ def test_auth_is_checked_and_never_logged(emulator: PhalaCloudEmulator) -> None:
 
 def test_legacy_and_current_shapes(emulator: PhalaCloudEmulator) -> None:
     emulator.configure(boot=30)  # keep it "starting" while we look
-    cvm = create_via_http(emulator, "shapes-app", {})
+    cvm = seed_cvm(emulator, "shapes-app", COMPOSE_V1, running=False)
 
-    _, legacy = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}", version=API_VERSION_LEGACY)
-    _, current = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}")
-    _, legacy_apps = api_request(emulator, "GET", "/apps?page=1&page_size=50", version="2025-10-28")
+    _, legacy, _ = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}", version=API_VERSION_LEGACY)
+    _, current, _ = api_request(
+        emulator, "GET", f"/cvms/{cvm.vm_uuid}", version=API_VERSION_CURRENT
+    )
+    _, legacy_apps, _ = api_request(
+        emulator, "GET", "/apps?page=1&page_size=50", version="2025-10-28"
+    )
 
     assert legacy["id"] == cvm.numeric_id and legacy["in_progress"] is True
     assert legacy["encrypted_env_pubkey"] == cvm.env_pubkey_hex
@@ -626,10 +615,10 @@ def test_delay_fault_slows_the_matching_call(emulator: PhalaCloudEmulator) -> No
     emulator.inject_delay("GET", r"^/auth/me$", 0.4)
 
     started = time.monotonic()
-    api_request(emulator, "GET", "/auth/me")
+    api_request(emulator, "GET", "/auth/me", version=API_VERSION_CURRENT)
     slow = time.monotonic() - started
     started = time.monotonic()
-    api_request(emulator, "GET", "/auth/me")
+    api_request(emulator, "GET", "/auth/me", version=API_VERSION_CURRENT)
     fast = time.monotonic() - started
 
     assert slow >= 0.4 > fast
@@ -637,10 +626,10 @@ def test_delay_fault_slows_the_matching_call(emulator: PhalaCloudEmulator) -> No
 
 def test_reset_faults_and_binding(emulator: PhalaCloudEmulator) -> None:
     emulator.inject_error(None, r".*", status=418, detail="teapot", times=None)
-    assert api_request(emulator, "GET", "/auth/me")[0] == 418
+    assert api_request(emulator, "GET", "/auth/me", version=API_VERSION_CURRENT)[0] == 418
     emulator.reset_faults()
 
-    assert api_request(emulator, "GET", "/auth/me")[0] == 200
+    assert api_request(emulator, "GET", "/auth/me", version=API_VERSION_CURRENT)[0] == 200
     assert emulator.api_prefix.startswith("http://127.0.0.1:")
     assert emulator.api_prefix.endswith("/api/v1")
 
@@ -660,62 +649,6 @@ def test_env_decryption_rejects_garbage() -> None:
         keypair.decrypt_env("00" * 80)
 
 
-def create_via_http(emulator: PhalaCloudEmulator, name: str, env: dict[str, str]) -> Any:
-    """Provision + commit over HTTP, encrypting env the way the CLI does."""
-    status, provision = api_request(
-        emulator,
-        "POST",
-        "/cvms/provision",
-        version=API_VERSION_LEGACY,
-        body={
-            "name": name,
-            "instance_type": "tdx.small",
-            "kms": "PHALA",
-            "listed": False,
-            "compose_file": {
-                "name": "",
-                "docker_compose_file": COMPOSE_V1,
-                "allowed_envs": list(env),
-                "public_logs": True,
-                "public_sysinfo": True,
-            },
-        },
-    )
-    assert status == 200, provision
-    commit_body: dict[str, Any] = {
-        "app_id": provision["app_id"],
-        "compose_hash": provision["compose_hash"],
-    }
-    if env:
-        commit_body["encrypted_env"] = encrypt_env_like_cli(
-            env, provision["app_env_encrypt_pubkey"]
-        )
-    status, committed = api_request(
-        emulator, "POST", "/cvms", version=API_VERSION_LEGACY, body=commit_body
-    )
-    assert status == 200, committed
-    cvm = emulator.cvm_by_name(name)
-    assert cvm is not None and emulator.decrypted_env(cvm) == env
-    return cvm
-
-
-def encrypt_env_like_cli(env: dict[str, str], public_key_hex: str) -> str:
-    import os
-
-    from cryptography.hazmat.primitives.asymmetric.x25519 import (
-        X25519PrivateKey,
-        X25519PublicKey,
-    )
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    ephemeral = X25519PrivateKey.generate()
-    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)))
-    iv = os.urandom(12)
-    plaintext = json.dumps({"env": [{"key": k, "value": v} for k, v in env.items()]}).encode()
-    sealed = AESGCM(shared).encrypt(iv, plaintext, None)
-    return (ephemeral.public_key().public_bytes_raw() + iv + sealed).hex()
-
-
 # ----- container logs (`phala logs`): emulators/phala/logs.py ------------------------
 
 LOGS_COMPOSE = (
@@ -725,34 +658,7 @@ LOGS_COMPOSE = (
 
 
 def seed_logs_cvm(emulator: PhalaCloudEmulator, *, public_logs: bool = True) -> Any:
-    from tests.support.emulator_seed import api_call
-
-    provision = api_call(
-        emulator,
-        "POST",
-        "/cvms/provision",
-        {
-            "name": "logs-cvm",
-            "instance_type": "tdx.small",
-            "kms": "PHALA",
-            "listed": False,
-            "compose_file": {
-                "name": "",
-                "docker_compose_file": LOGS_COMPOSE,
-                "allowed_envs": [],
-                "public_logs": public_logs,
-                "public_sysinfo": True,
-            },
-        },
-    )
-    committed = api_call(
-        emulator,
-        "POST",
-        "/cvms",
-        {"app_id": provision["app_id"], "compose_hash": provision["compose_hash"]},
-    )
-    emulator.set_status(committed["vm_uuid"], STATUS_RUNNING)
-    return emulator.cvm(committed["vm_uuid"])
+    return seed_cvm(emulator, "logs-cvm", LOGS_COMPOSE, public_logs=public_logs)
 
 
 def test_cli_logs_reads_the_tail_through_composition_and_the_log_endpoint(
@@ -781,7 +687,9 @@ def test_composition_has_the_sdk_schema_fields_and_one_entry_per_service(
     emulator: PhalaCloudEmulator,
 ) -> None:
     cvm = seed_logs_cvm(emulator)
-    status, body = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}/composition")
+    status, body, _ = api_request(
+        emulator, "GET", f"/cvms/{cvm.vm_uuid}/composition", version=API_VERSION_CURRENT
+    )
     assert status == 200
     assert set(body) == {
         "is_online",
@@ -819,7 +727,9 @@ def test_log_endpoint_sends_base64_ndjson_unless_text_or_bare_and_needs_no_key(
 ) -> None:
     cvm = seed_logs_cvm(emulator)
     emulator.append_container_log(cvm.vm_uuid, "openclaw", "héllo\n", channel="stderr")
-    _, body = api_request(emulator, "GET", f"/cvms/{cvm.vm_uuid}/composition")
+    _, body, _ = api_request(
+        emulator, "GET", f"/cvms/{cvm.vm_uuid}/composition", version=API_VERSION_CURRENT
+    )
     endpoint = body["containers"][0]["log_endpoint"]
 
     def fetch(query: str) -> bytes:
