@@ -5,7 +5,8 @@ One deployed stack (a mux, an s3 tenant, a local tenant) is re-configured the wa
 operator writes the same intent differently; after each, a preview must find nothing to
 change, so no driver runs and no CVM restarts. The forms:
 - a secret key set again with `--secret` (same value, new ciphertext);
-- plain keys later set with `--secret`, at the top level and inside `tenants`;
+- plain keys later set with `--secret`: refused at preview, naming each (so none can ever
+  travel secret), and fine again once set plain;
 - explicit mux keys replacing the ones derived from muxMasterKey (same values).
 """
 
@@ -80,17 +81,25 @@ def test_secret_keys_set_again_with_secret_change_nothing(stack: tuple) -> None:
     nothing_changes(workspace, phala)
 
 
-def test_plain_keys_later_set_with_secret_change_nothing(stack: tuple) -> None:
+def test_plain_keys_later_set_with_secret_are_refused_naming_each_and_deploy_nothing(
+    stack: tuple,
+) -> None:
     workspace, phala, _ = stack
-    for path, value in (
-        ("openclawImage", IMAGE),
-        ("phalaSshPublicKey", SSH_KEY),
-        ("muxTelegramBotUsername", "steady_example_bot"),
-        ("tenants[1].instanceType", "tdx.medium"),  # the default, now explicit and secret
-    ):
+    plain = {
+        "openclawImage": IMAGE,
+        "phalaSshPublicKey": SSH_KEY,
+        "muxTelegramBotUsername": "steady_example_bot",
+    }
+    for path, value in plain.items():
         workspace.set_secret(STACK, path, value)
-    stack_file = workspace.stack_file(STACK).read_text()
-    assert "openclaw-phala:openclawImage:\n    secure:" in stack_file
+    phala.clear_log()
+    refused = workspace.run("preview", "--stack", STACK)
+    assert refused.returncode != 0
+    for key in plain:
+        assert f"openclaw-phala:{key}: must be plain, not a secret" in refused.output
+    assert write_requests(phala) == []
+    # Set plain again, as the refusal says: the stack is as it was, nothing to change.
+    workspace.write_plain_config(STACK, plain)
     nothing_changes(workspace, phala)
 
 
