@@ -50,14 +50,8 @@ def _unescape_mount_path(text: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda found: chr(int(found.group(1), 8)), text)
 
 
-def file_system_type(path: Path, mountinfo: str | None = None) -> str | None:
-    """The type of the file system `path` (or its nearest existing parent) is on."""
-    if mountinfo is None:
-        mountinfo = Path("/proc/self/mountinfo").read_text()
-    target = path
-    while not target.exists() and target != target.parent:
-        target = target.parent
-    resolved = str(target.resolve())
+def mount_type(resolved: str, mountinfo: str) -> str | None:
+    """The type of the file system mounted deepest above the absolute path `resolved`."""
     best, best_type = "", None
     for line in mountinfo.splitlines():
         fields = line.split()
@@ -66,13 +60,23 @@ def file_system_type(path: Path, mountinfo: str | None = None) -> str | None:
         mount_point = _unescape_mount_path(fields[4])
         fs_type = line.split(" - ", 1)[1].split()[0]
         inside = resolved == mount_point or resolved.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
+        if inside and len(mount_point) >= len(best):  # a later mount over the same point wins
             best, best_type = mount_point, fs_type
     return best_type
 
 
-def check_memory_backed(path: Path) -> None:
-    fs_type = file_system_type(path)
+def file_system_type(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of the file system `path` (or its nearest existing parent) is on."""
+    target = path
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    if mountinfo is None:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    return mount_type(str(target.resolve()), mountinfo)
+
+
+def check_memory_backed(path: Path, mountinfo: str | None = None) -> None:
+    fs_type = file_system_type(path, mountinfo)
     if fs_type not in MEMORY_FILE_SYSTEMS:
         raise FolderError(
             f"{path} is on {fs_type or 'an unknown file system'}, not in memory: the sandbox "

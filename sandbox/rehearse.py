@@ -20,7 +20,6 @@ private memory-backed folder of its own, removed at the end with every process i
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import subprocess
@@ -52,15 +51,6 @@ REHEARSAL_TIMINGS = PhalaTimings(boot=1.0, update=2.0, delete=1.0)
 REHEARSAL_POLL_SECONDS = 0.25
 DEFAULT_ACCOUNT_ID = "0" * 32
 UP_TIMEOUT = 900.0
-# The engine's words for each operation, as its preview summary says them.
-SUMMARY_WORDS = (
-    ("create", "+ {} to create"),
-    ("update", "~ {} to update"),
-    ("delete", "- {} to delete"),
-    ("replace", "+-{} to replace"),
-    ("same", "{} unchanged"),
-)
-_REPLACE_STEPS = frozenset({"replace", "create-replacement", "delete-replaced"})
 
 
 @dataclass(frozen=True)
@@ -95,40 +85,6 @@ def export_tree(ref: str, destination: Path) -> Path:
         if (REPO_ROOT / installed).exists() and not (destination / installed).exists():
             (destination / installed).symlink_to(REPO_ROOT / installed)
     return destination
-
-
-def preview_operations(preview: Mapping[str, Any]) -> list[tuple[str, str, str, list[str]]]:
-    """(op, type, name, changed keys) per resource that changes, in the engine's words."""
-    found: dict[str, tuple[str, str, str, list[str]]] = {}
-    for step in preview.get("steps", []):
-        op = step.get("op")
-        if op in ("same", "read", "refresh", None):
-            continue
-        state = step.get("newState") or step.get("oldState") or {}
-        urn = str(step.get("urn"))
-        word = "replace" if op in _REPLACE_STEPS else str(op)
-        keys = [str(key) for key in step.get("diffReasons") or step.get("replaceReasons") or []]
-        found[urn] = (word, str(state.get("type", "")), urn.rsplit("::", 1)[-1], keys)
-    return list(found.values())
-
-
-def operations_lines(preview: Mapping[str, Any]) -> list[str]:
-    operations = preview_operations(preview)
-    if not operations:
-        return ["  (no resource changes)"]
-    rows = [["PLAN", "TYPE", "NAME", "DIFF"]]
-    for word, kind, name, keys in operations:
-        rows.append(
-            [word, kind, name, f"[diff: {', '.join('~' + k for k in keys)}]" if keys else ""]
-        )
-    summary = preview.get("changeSummary") or {}
-    counts = {word: 0 for word, _ in SUMMARY_WORDS}
-    for op, count in summary.items():
-        key = "replace" if op in _REPLACE_STEPS else op
-        if key in counts:
-            counts[key] += int(count)
-    said = [template.format(counts[word]) for word, template in SUMMARY_WORDS if counts[word]]
-    return [*report.table(rows), f"  Resources: {', '.join(said)}"]
 
 
 class Rehearsal:
@@ -259,13 +215,23 @@ class Rehearsal:
         marks = {
             name: len(read_json_lines(folder.request_log(name))) for name in ("phala", "cloudflare")
         }
+        before = self._outputs(workspace)
 
-        self.progress.step(f"the change, as `pulumi preview` sees it ({self.change_path}):")
-        preview = workspace.run("preview", "--json", "--stack", self.stack, timeout=UP_TIMEOUT)
+        self.progress.step(
+            f"the change, as the real `pulumi preview` shows it ({self.change_path}):"
+        )
+        preview = workspace.stream(
+            "preview",
+            "--suppress-outputs",
+            "--color=never",
+            "--stack",
+            self.stack,
+            on_line=self._preview_line,
+            timeout=UP_TIMEOUT,
+        )
         if preview.returncode != 0:
-            self._say_preview_failure(preview.stdout, preview.stderr)
+            self.progress.say("  the preview refused the change (above): nothing was applied")
             return 1
-        self.progress.lines(operations_lines(preview.json))
 
         self.progress.step("applying it: pulumi up")
         self._up(workspace, workspace.project_dir)
@@ -279,11 +245,19 @@ class Rehearsal:
             writes = [is_write(name, entry) for entry in entries]
             self.progress.lines(report.calls_lines(f"  {label}", name, entries, writes))
 
-        self.progress.step("the outputs after (`pulumi stack output`)")
-        outputs = workspace.run("stack", "output", "--stack", self.stack)
-        for line in outputs.output.splitlines():
-            self.progress.tool_line(line)
+        after = self._outputs(workspace)
+        self.progress.step("the outputs after (`pulumi stack output`; secret ones not shown)")
+        self.progress.lines(report.outputs_lines(after))
+        self.progress.say("  changed by it:")
+        self.progress.lines(["  " + line for line in report.output_changes(before, after)])
         return 0
+
+    def _outputs(self, workspace: PulumiWorkspace) -> dict[str, Any]:
+        shown = workspace.run("stack", "output", "--json", "--stack", self.stack)
+        if shown.returncode != 0:
+            return {}  # a stack deployed from nothing has no outputs yet
+        outputs: dict[str, Any] = shown.json
+        return outputs
 
     def _up(self, workspace: PulumiWorkspace, project: Path) -> None:
         result = workspace.stream(
@@ -301,18 +275,9 @@ class Rehearsal:
         if result.returncode != 0:
             raise SandboxError(f"pulumi up failed (exit {result.returncode}); see its output above")
 
-    def _say_preview_failure(self, stdout: str, stderr: str) -> None:
-        self.progress.say("  the preview refused the change:")
-        try:
-            diagnostics = json.loads(stdout).get("diagnostics", [])
-        except ValueError:
-            diagnostics = []
-        messages = [
-            str(d.get("message", "")).strip() for d in diagnostics if d.get("severity") == "error"
-        ]
-        for line in [*messages, *stderr.strip().splitlines()[-5:]]:
-            if line:
-                self.progress.tool_line(line)
+    def _preview_line(self, line: str) -> None:
+        if not line.startswith("@ "):  # the engine's progress dots, not a result
+            self.progress.tool_line(line)
 
 
 def choose_base(
@@ -361,4 +326,4 @@ def rehearse(
     return Rehearsal(stack, change_path, base, environ, progress).run(plugin_mode)
 
 
-__all__: Sequence[str] = ("choose_base", "operations_lines", "preview_operations", "rehearse")
+__all__: Sequence[str] = ("choose_base", "rehearse")

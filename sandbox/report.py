@@ -61,13 +61,17 @@ def outputs_lines(outputs: Mapping[str, Any]) -> list[str]:
             f"(channels: {', '.join(mux.get('channels') or [])})"
         )
     tenants: Mapping[str, Any] = outputs.get("tenants") or {}
-    secrets: Mapping[str, Any] = outputs.get("tenantSecrets") or {}
+    # Without --show-secrets, a secret output is the text "[secret]".
+    secrets = outputs.get("tenantSecrets")
+    secrets = secrets if isinstance(secrets, Mapping) else {}
     rows = [["TENANT", "STORAGE", "CVM", "SSH HOST", "DASHBOARD"]]
     for name, tenant in tenants.items():
         storage = str(tenant.get("storageMode"))
         if tenant.get("bucket"):
             storage += f" ({tenant['bucket']})"
-        dashboard = (secrets.get(name) or {}).get("dashboardUrl") or ""
+        dashboard = (secrets.get(name) or {}).get("dashboardUrl") or (
+            f"{tenant.get('gatewayUrl')}/#token={SECRET_ELIDED}"
+        )
         rows.append(
             [
                 name,
@@ -105,3 +109,32 @@ def calls_lines(
     if pending_reads:
         lines.append(f"    ... {pending_reads} read{'s' if pending_reads > 1 else ''}")
     return lines
+
+
+def _leaves(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        found: dict[str, Any] = {}
+        for key, item in value.items():
+            found.update(_leaves(f"{prefix}.{key}" if prefix else str(key), item))
+        return found
+    return {prefix: value}
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value) if value is None else str(value)
+    return text if len(text) <= 24 else text[:12] + "…" + text[-8:]
+
+
+def output_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Each output value that changed, was added or went away (secret outputs stay
+    "[secret]" on both sides, so they never show here)."""
+    old, new = _leaves("", before), _leaves("", after)
+    lines = []
+    for key in sorted(old.keys() | new.keys()):
+        if key not in new:
+            lines.append(f"  - {key}: {_shown(old[key])}")
+        elif key not in old:
+            lines.append(f"  + {key}: {_shown(new[key])}")
+        elif old[key] != new[key]:
+            lines.append(f"  ~ {key}: {_shown(old[key])} -> {_shown(new[key])}")
+    return lines or ["  (no output changed)"]

@@ -55,7 +55,7 @@ def environment_problems(environ: Mapping[str, str]) -> list[str]:
         value = environ.get(name, "").strip()
         if value and not is_loopback_url(value):
             problems.append(
-                f"{name} points at {urlsplit(value).hostname or value!r}, not this machine"
+                f"{name} points at {urlsplit(value).hostname or value}, not this machine"
             )
     backend = environ.get(BACKEND_URL, "").strip()
     if backend and not backend.startswith("file://"):
