@@ -148,6 +148,13 @@ class Sandbox:
         if self.folder.exists():
             with self.folder.locked():
                 state = self.folder.read_state()
+                checkout = state.get("checkout")
+                if checkout and checkout != str(REPO_ROOT):
+                    raise SandboxError(
+                        f"the sandbox in {self.folder.root} was started from {checkout}: run "
+                        "`./scripts/sandbox down` there (or here), or set OPENCLAW_SANDBOX_DIR "
+                        "to another folder"
+                    )
                 if self._running(state):
                     return self._warm_up(state, choices, engine_dir, oracle_dir)
                 self.progress.step("a sandbox was left half made or stopped: starting afresh")

@@ -5,7 +5,7 @@ starts for one tenant.
 It is the upstream release the CVM image's fork (`h4x3rotab/openclaw`, branch
 `phala-2026.2.12`) is based on, so it judges what the program generates the way the
 image's OpenClaw does, except for the keys only the fork knows (see
-`FORK_ONLY_KEYS` in tests/oracle/fork_schema.py).
+`FORK_ONLY_KEYS` in sandbox/fork_keys.py).
 
 Each `OracleState` is one OpenClaw home, isolated from the developer's own:
 - the pinned Node (`node/bin/node` of the oracle folder) first on PATH;
