@@ -12,13 +12,15 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
+from sandbox import lifecycle
 from sandbox.engine import EngineUnavailableError
 from sandbox.folder import FolderError, SandboxFolder, default_location
-from sandbox.lifecycle import Sandbox, SandboxError
+from sandbox.lifecycle import SandboxError
 from sandbox.openclaw import OracleUnavailableError
 from sandbox.plugins import PLUGIN_CHOICES
 from sandbox.report import Progress
 from sandbox.stack_files import StackFileError
+from sandbox.up import Up
 from sandbox.vendor_guard import environment_problems, refusal
 
 PROG = "./scripts/sandbox"
@@ -118,12 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 environ=environ,
                 progress=progress,
             )
-        sandbox = Sandbox(SandboxFolder(default_location(environ)), environ, progress)
+        folder = SandboxFolder(default_location(environ))
         if command == "up":
-            return sandbox.up(arguments.plugins)
+            return Up(folder, environ, progress).run(arguments.plugins)
         if command == "status":
-            return sandbox.status()
-        return sandbox.down()
+            return lifecycle.status(folder, environ, progress)
+        return lifecycle.down(folder, progress)
     except (FolderError, StackFileError) as error:
         print(f"sandbox {command}: {error}", file=sys.stderr)
         return EXIT_REFUSED
