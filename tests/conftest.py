@@ -1,8 +1,9 @@
 """Suite-wide fixtures: the real Pulumi engine, for every test that asks for it.
 
-A test that uses `engine_dir` carries the `engine` marker. Without the engine such a
-test skips, saying how to get it; under CI=true it fails instead, because a CI run that
-skipped it would claim what it did not check.
+A test that uses `engine_dir` carries the `engine` marker, one that uses `oracle_dir` (the
+real OpenClaw) the `oracle` marker. Without the engine or the oracle such a test skips,
+saying how to get it; under CI=true it fails instead, because a CI run that skipped it
+would claim what it did not check.
 
 `moto_server` is one moto S3 server for the session (the store behind the R2 front of
 the state-in-R2 tests), started on first use and stopped at the end by its process id.
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support.engine_harness import EngineUnavailableError, locate_engine
+from tests.support.openclaw_oracle import OracleUnavailableError, locate_oracle
 
 if TYPE_CHECKING:
     from tests.support.moto_server import MotoServer
@@ -38,6 +40,17 @@ def engine_dir() -> Path:
     except EngineUnavailableError as error:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and the engine is missing: {error}", pytrace=False)
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def oracle_dir() -> Path:
+    """The real OpenClaw installed by scripts/oracle (marker `oracle`)."""
+    try:
+        return locate_oracle()
+    except OracleUnavailableError as error:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and the OpenClaw oracle is missing: {error}", pytrace=False)
         pytest.skip(str(error))
 
 

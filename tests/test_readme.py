@@ -204,3 +204,21 @@ def test_the_contract_table_lists_every_field_the_program_exports() -> None:
     for output, record in shapes.items():
         documented = re.findall(r"\w+", rows[output].split("{", 2)[-1])
         assert sorted(documented) == sorted(record), output
+
+
+def test_trying_it_without_an_account_comes_first_with_its_two_commands() -> None:
+    first = README.split("\n## ", 2)[1]
+    assert first.startswith("Try it without an account\n")
+    assert "```sh\n./scripts/sandbox up " in first
+    assert "\n./scripts/test " in first
+
+
+def test_every_sandbox_command_the_readme_shows_is_one_the_sandbox_takes() -> None:
+    from sandbox.__main__ import build_parser
+
+    commands = [argv for argv in _readme_commands("./scripts/sandbox ") if argv]
+    assert {argv[1] for argv in commands} >= {"up", "rehearse"}
+    for argv in commands:
+        build_parser().parse_args(argv[1:])  # exits 2 on anything it does not take
+    mentioned = set(re.findall(r"\./scripts/sandbox (\w+)", README))
+    assert mentioned == {"up", "status", "down", "rehearse"}

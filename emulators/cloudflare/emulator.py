@@ -33,6 +33,7 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -108,9 +109,20 @@ class CfApiError(Exception):
 class CloudflareEmulator:
     """In-memory Cloudflare API on 127.0.0.1; use as a context manager."""
 
-    def __init__(self, api_token: str = DEFAULT_API_TOKEN, *, account_id: str) -> None:
+    def __init__(
+        self,
+        api_token: str = DEFAULT_API_TOKEN,
+        *,
+        account_id: str,
+        port: int = 0,
+        on_request: Callable[[CfRequest], None] | None = None,
+    ) -> None:
         self.api_token = api_token
         self.account_id = account_id
+        self._requested_port = port
+        # Called with each request once it is answered (`python -m emulators.cloudflare
+        # --request-log` writes them to a file another process reads).
+        self.on_request = on_request
         self._lock = threading.RLock()
         self._buckets: dict[tuple[str, str], dict[str, Any]] = {}  # (jurisdiction, name)
         self._foreign_buckets: set[tuple[str, str]] = set()
@@ -124,7 +136,7 @@ class CloudflareEmulator:
     # ----- lifecycle -------------------------------------------------------------------
 
     def __enter__(self) -> CloudflareEmulator:
-        server = ThreadingHTTPServer((LOOPBACK_HOST, 0), _make_handler(self))
+        server = ThreadingHTTPServer((LOOPBACK_HOST, self._requested_port), _make_handler(self))
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
@@ -491,17 +503,18 @@ def _make_handler(emulator: CloudflareEmulator) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 status, payload = HTTPStatus.BAD_REQUEST, error_envelope(6007, "Malformed JSON")
                 body = None
+            record = CfRequest(
+                self.command,
+                path,
+                query,
+                self.headers.get("cf-r2-jurisdiction"),
+                body if not isinstance(body, dict) or "value" not in body else None,
+                int(status),
+            )
             with emulator._lock:
-                emulator._log.append(
-                    CfRequest(
-                        self.command,
-                        path,
-                        query,
-                        self.headers.get("cf-r2-jurisdiction"),
-                        body if not isinstance(body, dict) or "value" not in body else None,
-                        int(status),
-                    )
-                )
+                emulator._log.append(record)
+            if emulator.on_request is not None:
+                emulator.on_request(record)
             if isinstance(result := payload.get("result"), RawResult):
                 payload["result"] = result.document
                 data = with_raw_values(payload, result.raw).encode()

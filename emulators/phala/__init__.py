@@ -39,8 +39,9 @@ from emulators.phala.models import (
     EmulatedCvm,
     RequestRecord,
 )
+from emulators.phala.published import health_url_template
 from emulators.phala.responses import API_VERSION_CURRENT, API_VERSION_LEGACY
-from emulators.phala.server import DEFAULT_API_KEY, PhalaCloudEmulator
+from emulators.phala.server import DEFAULT_API_KEY, PhalaCloudEmulator, cli_environment
 
 __all__ = [
     "API_VERSION_CURRENT",
@@ -68,6 +69,8 @@ __all__ = [
     "RequestRecord",
     "Timings",
     "UpdateStatuses",
+    "cli_environment",
     "compose_hash_of",
+    "health_url_template",
     "published_ports",
 ]

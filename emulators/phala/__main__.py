@@ -6,8 +6,11 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
+from emulators.phala.backend import PhalaBackend
 from emulators.phala.behaviour import (
     Behaviour,
     ComposeFileForm,
@@ -16,7 +19,9 @@ from emulators.phala.behaviour import (
     RateLimit,
     Timings,
 )
+from emulators.phala.models import RequestRecord
 from emulators.phala.server import DEFAULT_API_KEY, PhalaCloudEmulator
+from emulators.request_log import JsonLinesLog
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -47,6 +52,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="N/SECONDS",
         help="answer 429 beyond N calls per SECONDS (default: no limit)",
     )
+    parser.add_argument(
+        "--request-log",
+        type=Path,
+        metavar="FILE",
+        help="append each API call to FILE as a JSON line (method, path, status, CVM name)",
+    )
     return parser.parse_args(argv)
 
 
@@ -66,6 +77,37 @@ def behaviour_from(options: argparse.Namespace) -> Behaviour:
     )
 
 
+def cvm_named_by(backend: PhalaBackend, record: RequestRecord) -> str | None:
+    """The name of the CVM a call is about, where the call says (its body's name or app
+    id, or the id in its path)."""
+    body: dict[str, Any] = record.body if isinstance(record.body, dict) else {}
+    if isinstance(body.get("name"), str):
+        return str(body["name"])
+    segments = [part for part in record.path.strip("/").split("/") if part]
+    identifier = body.get("app_id")
+    if not isinstance(identifier, str) and len(segments) >= 2 and segments[0] == "cvms":
+        identifier = segments[1]
+    if not isinstance(identifier, str):
+        return None
+    cvm = backend.find(identifier)
+    return cvm.name if cvm is not None else None
+
+
+def request_writer(log: JsonLinesLog, backend: PhalaBackend) -> Callable[[RequestRecord], None]:
+    def write(record: RequestRecord) -> None:
+        log.write(
+            {
+                "at": record.at,
+                "method": record.method,
+                "path": record.path,
+                "status": record.status,
+                "cvm": cvm_named_by(backend, record),
+            }
+        )
+
+    return write
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     stop = threading.Event()
@@ -74,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulator = PhalaCloudEmulator(
         options.api_key, port=options.port, behaviour=behaviour_from(options)
     )
+    if options.request_log is not None:
+        emulator.on_request = request_writer(JsonLinesLog(options.request_log), emulator.backend)
     with emulator:
         # One line a parent process can read: where the API is.
         print(f"PHALA_CLOUD_API_PREFIX={emulator.api_prefix}", flush=True)

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +32,11 @@ from emulators.phala.models import (
     STATUS_ERROR,
     EmulatedCvm,
     RequestRecord,
+)
+from emulators.phala.published import (
+    PUBLISHED_PATH_PREFIX,
+    health_url_template,
+    published_answer,
 )
 from emulators.phala.responses import API_VERSION_CURRENT, SUPPORTED_API_VERSIONS
 
@@ -59,6 +64,7 @@ class PhalaCloudEmulator:
         gateway_base_domain: str = DEFAULT_GATEWAY_BASE_DOMAIN,
         cloud_username: str = "emulator-user",
         workspace_name: str = "emulator-workspace",
+        on_request: Callable[[RequestRecord], None] | None = None,
     ) -> None:
         behaviour = behaviour or Behaviour()
         if (
@@ -79,6 +85,9 @@ class PhalaCloudEmulator:
             )
             behaviour = replace(behaviour, timings=timings)
         self.api_key = api_key
+        # Called with each request once it is answered (`python -m emulators.phala
+        # --request-log` writes them to a file another process reads).
+        self.on_request = on_request
         self.backend = PhalaBackend(behaviour, gateway_base_domain=gateway_base_domain)
         self.identity = (cloud_username, workspace_name)
         self.container_logs = ContainerLogs()
@@ -157,22 +166,14 @@ class PhalaCloudEmulator:
     def api_prefix(self) -> str:
         return f"http://{LOOPBACK_HOST}:{self.port}{API_PATH_PREFIX}"
 
-    def cli_env(self, home: Path | str) -> dict[str, str]:
-        """A minimal, clean environment for running the real CLI against this emulator.
+    @property
+    def health_url_template(self) -> str:
+        """Where the driver's health checks find each CVM's services (published.py)."""
+        return health_url_template(LOOPBACK_HOST, self.port)
 
-        Built from scratch (not os.environ) so a developer's own PHALA_* variables,
-        credentials or proxy settings can never leak into a test."""
-        home_path = Path(home)
-        home_path.mkdir(parents=True, exist_ok=True)
-        return {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "HOME": str(home_path),
-            "PHALA_CLOUD_API_PREFIX": self.api_prefix,
-            "PHALA_CLOUD_API_KEY": self.api_key,
-            "PHALA_DISABLE_UPDATE_CHECK": "1",
-            "NO_COLOR": "1",
-            "LANG": "C.UTF-8",
-        }
+    def cli_env(self, home: Path | str) -> dict[str, str]:
+        """A minimal, clean environment for running the real CLI against this emulator."""
+        return cli_environment(self.api_prefix, self.api_key, home)
 
     def append_container_log(
         self, identifier: str, container: str, message: str, *, channel: str = "stdout"
@@ -311,6 +312,11 @@ class PhalaCloudEmulator:
     def clear_log(self) -> None:
         self.backend.clear_log()
 
+    def _record(self, record: RequestRecord) -> None:
+        self.backend.append_log(record)
+        if self.on_request is not None:
+            self.on_request(record)
+
     # ----- inspection ------------------------------------------------------------------
 
     def cvms(self) -> list[EmulatedCvm]:
@@ -337,6 +343,24 @@ class PhalaCloudEmulator:
         identifier = cvm if isinstance(cvm, str) else str(cvm.numeric_id)
         with self.backend.lock:
             return dict(self.backend.require(identifier).env)
+
+
+def cli_environment(api_prefix: str, api_key: str, home: Path | str) -> dict[str, str]:
+    """A minimal, clean environment for running the real CLI against an emulator.
+
+    Built from scratch (not os.environ) so a developer's own PHALA_* variables,
+    credentials or proxy settings can never leak into a test or the sandbox."""
+    home_path = Path(home)
+    home_path.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": str(home_path),
+        "PHALA_CLOUD_API_PREFIX": api_prefix,
+        "PHALA_CLOUD_API_KEY": api_key,
+        "PHALA_DISABLE_UPDATE_CHECK": "1",
+        "NO_COLOR": "1",
+        "LANG": "C.UTF-8",
+    }
 
 
 def _norm_method(method: str | None) -> str | None:
@@ -375,6 +399,9 @@ def _make_handler(emulator: PhalaCloudEmulator) -> type[BaseHTTPRequestHandler]:
             if self.command == "GET" and url.path.startswith(LOGS_PATH_PREFIX):
                 self._serve_container_logs(url.path, query)
                 return
+            if self.command == "GET" and url.path.startswith(PUBLISHED_PATH_PREFIX):
+                self._reply(*published_answer(backend, url.path), {})
+                return
             raw_body = self._read_body()
             body: Any = None
             headers: dict[str, str] = {}
@@ -404,7 +431,7 @@ def _make_handler(emulator: PhalaCloudEmulator) -> type[BaseHTTPRequestHandler]:
                 status, payload, headers = error.status, error.body(placement), error.headers
             except Exception as error:  # a bug in the emulator must still answer
                 status, payload = 500, {"detail": f"emulator error: {error!r}"}
-            backend.append_log(
+            emulator._record(
                 RequestRecord(
                     method=self.command,
                     path=relative_path,
@@ -444,7 +471,7 @@ def _make_handler(emulator: PhalaCloudEmulator) -> type[BaseHTTPRequestHandler]:
             if len(parts) != 3 or parts[1] != "logs" or not known:
                 self._reply(HTTPStatus.NOT_FOUND, {"detail": "Not Found"}, {})
                 return
-            backend.append_log(
+            emulator._record(
                 RequestRecord("GET", path, query, None, None, HTTPStatus.OK, time.time())
             )
             serve_logs(

@@ -1,7 +1,7 @@
 """Fixtures for the oracle tests: the installed OpenClaw, the program's own mock-run
 outputs for one tenant, and one real gateway shared by the tests of a session.
 
-A test that uses `oracle_dir` carries the `oracle` marker (tests/conftest.py). Without
+A test that uses `oracle_dir` (tests/conftest.py) carries the `oracle` marker. Without
 the oracle it skips, saying how to get it; under CI=true it fails instead.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,25 +19,10 @@ import pytest
 from driver import protocol
 from plan.evaluate import run_program, unwrap
 from tests.oracle.fork_schema import without_fork_only_keys
-from tests.support.openclaw_oracle import (
-    Gateway,
-    OracleState,
-    OracleUnavailableError,
-    locate_oracle,
-)
+from tests.support.openclaw_oracle import Gateway, OracleState
 from tests.support.stack_configs import master_key_for, prod_config
 
 TENANT = "alice-agent"
-
-
-@pytest.fixture(scope="session")
-def oracle_dir() -> Path:
-    try:
-        return locate_oracle()
-    except OracleUnavailableError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and the OpenClaw oracle is missing: {error}", pytrace=False)
-        pytest.skip(str(error))
 
 
 @dataclass(frozen=True)

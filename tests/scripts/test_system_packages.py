@@ -8,7 +8,14 @@ import subprocess
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "system-packages"
-PACKAGES = ("openssh-server", "openssh-client", "stunnel4", "docker-registry", "skopeo")
+PACKAGES = (
+    "openssh-server",
+    "openssh-client",
+    "stunnel4",
+    "docker-registry",
+    "skopeo",
+    "chromium",
+)
 
 
 def fake_tools(tmp_path: Path, installed: set[str], uid: int = 0) -> dict[str, str]:
@@ -49,7 +56,7 @@ def test_only_the_missing_packages_are_installed_without_recommends(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     calls = (tmp_path / "apt-calls.txt").read_text().splitlines()
     assert calls == [
-        "install -y -qq --no-install-recommends openssh-server stunnel4 docker-registry"
+        "install -y -qq --no-install-recommends openssh-server stunnel4 docker-registry chromium"
     ]
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PRODUCT = ["components", "driver", "ops", "plan", "__main__.py"]
+PRODUCT = ["components", "driver", "ops", "plan", "sandbox", "emulators", "__main__.py"]
 
 
 def _mypy_command() -> list[str]:

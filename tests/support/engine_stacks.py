@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from emulators.phala import PhalaCloudEmulator, RequestRecord, Timings
+from sandbox.engine import shown as shown  # re-exported for the engine tests
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.stack_configs import MUX_IMAGE, base_config, with_secrets
 
@@ -20,7 +20,6 @@ ENGINE_TIMINGS = Timings(
     boot=0.2, update_grace=0.3, stop=0.05, stopped=0.05, restart_boot=0.1, delete=0.5
 )
 COMMAND_TYPE = "command:local:Command"
-SECRET_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
 # Phala API calls that only read, although one of them is a POST.
 _READ_ONLY = {("POST", "/status/batch")}
 
@@ -80,17 +79,6 @@ def export_resources(workspace: PulumiWorkspace, stack: str, *, show_secrets: bo
         args.append("--show-secrets")
     document = workspace.run(*args).expect_success().json
     return document["deployment"].get("resources", [])
-
-
-def shown(value: Any) -> Any:
-    """A state value from `stack export --show-secrets`, each secret decoded in place."""
-    if isinstance(value, dict):
-        if SECRET_SIGNATURE_KEY in value and "plaintext" in value:
-            return shown(json.loads(value["plaintext"]))
-        return {key: shown(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shown(item) for item in value]
-    return value
 
 
 def command_states(workspace: PulumiWorkspace, stack: str) -> dict[str, dict[str, Any]]:
