@@ -10,6 +10,7 @@ deterministically per resource name (FakeCloud): no cloud is contacted.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import os
@@ -381,15 +382,22 @@ def run_program(
     def evaluate() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
-    with _working_directory(cwd or REPO_ROOT):
-        try:
-            _sync_await(pulumi.runtime.stack.run_pulumi_func(evaluate))
-        except BaseException:
-            _cancel_leftover_tasks()  # a failed run must not leak into the next one
-            raise
-        root = runtime_settings.get_root_resource()
-        outputs = dict(root.outputs) if root is not None else {}  # type: ignore[attr-defined]
-        serialized = _sync_await(rpc.serialize_properties(outputs, {}))
+    collecting = gc.isenabled()  # the program turns the cyclic collector off for itself
+    try:
+        with _working_directory(cwd or REPO_ROOT):
+            try:
+                _sync_await(pulumi.runtime.stack.run_pulumi_func(evaluate))
+            except BaseException:
+                _cancel_leftover_tasks()  # a failed run must not leak into the next one
+                raise
+            root = runtime_settings.get_root_resource()
+            outputs = dict(root.outputs) if root is not None else {}  # type: ignore[attr-defined]
+            serialized = _sync_await(rpc.serialize_properties(outputs, {}))
+    finally:
+        # A test session runs the program hundreds of times in one process: collect
+        # again once the run is over, unless the caller had turned collection off.
+        if collecting:
+            gc.enable()
     return ProgramRun(
         registrations=monitor.registrations if isinstance(monitor, RecordingMonitor) else [],
         exports=json_format.MessageToDict(serialized),

@@ -73,6 +73,9 @@ EXECUTOR_SUFFIX = "-exec"
 BAIL_EXIT_CODE = 32
 # main.go Run: cmd.WaitDelay = 5 * time.Second after the SIGINT of cmd.Cancel.
 CANCEL_WAIT_SECONDS = 5.0
+# How often Run looks whether the program has ended. The real host's cmd.Wait returns at
+# once; a coarser poll added up to its length to every preview and up.
+EXIT_POLL_SECONDS = 0.02
 # toolchain pip.go InstallDependencies: three attempts when pip's error looks transient.
 PIP_ATTEMPTS = 3
 TRANSIENT_PIP_ERRORS = ("because the GET request got Content-Type",)
@@ -426,7 +429,7 @@ def wait_cancellable(
     """Wait for the program; once the host is cancelled or the request has ended, send
     SIGINT (main.go Run: cmd.Cancel) and SIGKILL after CANCEL_WAIT_SECONDS (WaitDelay)."""
     while process.poll() is None:
-        if cancelled.wait(timeout=0.2) or not active():
+        if cancelled.wait(timeout=EXIT_POLL_SECONDS) or not active():
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGINT)
             try:
