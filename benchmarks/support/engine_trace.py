@@ -134,9 +134,11 @@ class Phases:
 
     total: float
     engine_start: float  # `pulumi` starts -> the language host's Run begins
-    program_start: float  # Run begins -> the program registers its Stack (interpreter, SDK)
-    program_setup: float  # Stack registered -> readStackOutputs asked (our imports, settings)
-    read_stack_outputs: float  # the invoke, as the engine served it
+    # Run begins -> the program's first RPC: the interpreter, the SDK's and our imports,
+    # the settings. Nothing is sent before: registrations wait for the first invoke (the
+    # program's readStackOutputs, synchronous), which runs the SDK's event loop.
+    program_start: float
+    read_stack_outputs: float  # that invoke, as the engine served it
     program_registering: float  # readStackOutputs answered -> the program's last RPC answered
     program_end: float  # the program's last RPC answered -> Run returns (SDK shutdown, exit)
     engine_finish: float  # Run returns -> `pulumi` ends (steps left, snapshot, summary)
@@ -179,11 +181,11 @@ def phases(spans: list[Span], ports: dict[int, str]) -> Phases:
     invokes = [s for s in served if s.method == "Invoke"]
     if not registrations:
         raise TraceError("the program registered nothing")
-    stack_registered = registrations[0].start
+    first_rpc = min(s.start for s in served)
     # The program's first invoke is its readStackOutputs (components/deployed_stack.py).
     read = invokes[0] if invokes else None
-    read_start = read.start if read else stack_registered
-    read_end = read.end if read else stack_registered
+    read_start = read.start if read else first_rpc
+    read_end = read.end if read else first_rpc
     last_rpc = max(s.end for s in served)
     monitor = _grouped((s.name.removeprefix("pulumirpc."), s) for s in served)
     plugin_spans = (
@@ -196,8 +198,7 @@ def phases(spans: list[Span], ports: dict[int, str]) -> Phases:
     return Phases(
         total=root.seconds,
         engine_start=run.start - root.start,
-        program_start=stack_registered - run.start,
-        program_setup=read_start - stack_registered,
+        program_start=read_start - run.start,
         read_stack_outputs=read_end - read_start,
         program_registering=last_rpc - read_end,
         program_end=run.end - last_rpc,
