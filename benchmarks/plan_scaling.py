@@ -12,7 +12,8 @@ goes first).
 
 Targets: `plan show` for the large size at most 5x its time for the small one when the
 large is 5x the small (linear; the allowed ratio scales with large / small), and at most
-25 ms per tenant at the large size (issue 25), in this checkout.
+25 ms per tenant at the large size (issue 25), in this checkout, counted in CPU time
+(wall time is printed too; on a shared machine it measures the load as well).
 
 Exit status: 0 when both targets are met, 1 when not or on a failure.
 """
@@ -31,22 +32,24 @@ MAX_MS_PER_TENANT = 25.0  # at the large size
 CHILD_FLAG = "--measure-json"  # benchmarks/support/side_by_side.py runs this mode
 
 
-def plan_show_seconds(tenants: int, repeat: int) -> float:
+def plan_show_seconds(tenants: int, repeat: int) -> dict[str, float]:
+    """The best wall and CPU seconds of `repeat` runs."""
     # Imported here: in the child mode, from the tree being measured (PYTHONPATH).
     from plan.__main__ import blocks_for
     from plan.describe import render_plan
     from tests.support.stack_configs import many_tenants
 
     config, secret_keys = many_tenants(tenants)
-    best = float("inf")
+    best = {"wall": float("inf"), "cpu": float("inf")}
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         render_plan(blocks_for(config, secret_keys, "bench"), "bench")
-        best = min(best, time.perf_counter() - start)
+        best["wall"] = min(best["wall"], time.perf_counter() - start)
+        best["cpu"] = min(best["cpu"], time.process_time() - cpu)
     return best
 
 
-def measure(small: int, large: int, repeat: int) -> dict[str, float]:
+def measure(small: int, large: int, repeat: int) -> dict[str, dict[str, float]]:
     import plan.__main__ as plan_cli
 
     # The process settings `python -m plan` runs with, where the tree has any.
@@ -84,17 +87,20 @@ def main() -> int:
         measured = rounds(labelled, Path(__file__).resolve(), args, options.rounds)
     verdicts = {}
     for label, runs in measured.items():
-        small = statistics.median(run["small"] for run in runs)
-        large = statistics.median(run["large"] for run in runs)
-        spread = ", ".join(f"{run['small']:.2f}/{run['large']:.2f}" for run in runs)
-        ratio = large / small
-        per_tenant_ms = large / options.large * 1000
-        print(f"{label} (median of {options.rounds} process(es); runs small/large s: {spread})")
-        print(f"  plan show {options.small:>5} tenants: {small:.2f} s")
-        print(f"  plan show {options.large:>5} tenants: {large:.2f} s", end="")
-        print(f" ({per_tenant_ms:.1f} ms/tenant)")
-        print(f"  ratio {ratio:.2f}")
-        verdicts[label] = ratio <= allowed and per_tenant_ms <= MAX_MS_PER_TENANT
+        print(f"{label} (median of {options.rounds} process(es))")
+        for kind in ("wall", "cpu"):
+            small = statistics.median(run["small"][kind] for run in runs)
+            large = statistics.median(run["large"][kind] for run in runs)
+            spread = ", ".join(f"{r['small'][kind]:.2f}/{r['large'][kind]:.2f}" for r in runs)
+            ratio = large / small
+            per_tenant_ms = large / options.large * 1000
+            print(
+                f"  {kind:>4}: {options.small} tenants {small:.2f} s, {options.large} tenants "
+                f"{large:.2f} s ({per_tenant_ms:.1f} ms/tenant), ratio {ratio:.2f} "
+                f"(runs small/large: {spread})"
+            )
+            if kind == "cpu":
+                verdicts[label] = ratio <= allowed and per_tenant_ms <= MAX_MS_PER_TENANT
     print(f"targets: ratio <= {allowed:.2f}, <= {MAX_MS_PER_TENANT:g} ms/tenant at {options.large}")
     return 0 if verdicts["current"] else 1
 
