@@ -1,6 +1,8 @@
 """openclaw-phala: OpenClaw gateways in Phala Cloud CVMs, with their state
 encrypted into Cloudflare R2 and a shared mux-server fronting the chat bots."""
 
+import gc
+
 import pulumi
 
 from components.data_guards import deployment_refusals
@@ -14,6 +16,17 @@ from components.stack_config import load_settings
 from components.stack_outputs import export_stack_outputs
 from components.tenant_removal import refusal_message, tenant_removal, unused_opt_in_warning
 from components.tenant_storage import lookup_bucket_write_permission_group
+
+# The program builds one graph of resources and Outputs that lives until it exits. The
+# cyclic collector rescans all of it each time it grows by a quarter: at 500 tenants that
+# was about half of the evaluation (benchmarks/program_scaling.py), and found almost no
+# garbage. Reference counting still frees everything acyclic; the process is the
+# program's own (the language host's executor), so nothing else runs without it.
+gc.disable()
+# What the imports made (the provider SDKs: hundreds of thousands of objects) is never
+# garbage: frozen, the collections the interpreter still runs as it exits skip it, which
+# took about a second off every preview and up (benchmarks/preview_breakdown.py).
+gc.freeze()
 
 settings = load_settings()
 

@@ -10,6 +10,7 @@ deterministically per resource name (FakeCloud): no cloud is contacted.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import os
@@ -381,20 +382,31 @@ def run_program(
     def evaluate() -> None:
         runpy.run_path(str(MAIN), run_name="__main__")
 
-    with _working_directory(cwd or REPO_ROOT):
-        try:
-            _sync_await(pulumi.runtime.stack.run_pulumi_func(evaluate))
-        except BaseException:
-            _cancel_leftover_tasks()  # a failed run must not leak into the next one
-            raise
-        root = runtime_settings.get_root_resource()
-        outputs = dict(root.outputs) if root is not None else {}  # type: ignore[attr-defined]
-        serialized = _sync_await(rpc.serialize_properties(outputs, {}))
-    return ProgramRun(
-        registrations=monitor.registrations if isinstance(monitor, RecordingMonitor) else [],
-        exports=json_format.MessageToDict(serialized),
-        calls=mocks.calls,
-        component_outputs=(
-            monitor.component_outputs if isinstance(monitor, RecordingMonitor) else {}
-        ),
-    )
+    collecting = gc.isenabled()  # the program turns the cyclic collector off (__main__.py)
+    try:
+        with _working_directory(cwd or REPO_ROOT):
+            try:
+                _sync_await(pulumi.runtime.stack.run_pulumi_func(evaluate))
+            except BaseException:
+                _cancel_leftover_tasks()  # a failed run must not leak into the next one
+                raise
+            root = runtime_settings.get_root_resource()
+            outputs = dict(root.outputs) if root is not None else {}  # type: ignore[attr-defined]
+            serialized = _sync_await(rpc.serialize_properties(outputs, {}))
+        return ProgramRun(
+            registrations=monitor.registrations if isinstance(monitor, RecordingMonitor) else [],
+            exports=json_format.MessageToDict(serialized),
+            calls=mocks.calls,
+            component_outputs=(
+                monitor.component_outputs if isinstance(monitor, RecordingMonitor) else {}
+            ),
+        )
+    finally:
+        # A test session runs the program hundreds of times in one process: collect
+        # again once the run is over (all of it: the program froze what it found),
+        # unless the caller had turned collection off. Last, so the catching-up
+        # collection this starts falls to the caller's next allocation, not to the run
+        # (a real run never makes it: benchmarks/program_scaling.py times the program).
+        if collecting:
+            gc.unfreeze()
+            gc.enable()

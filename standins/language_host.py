@@ -18,6 +18,9 @@ source beside the code; standins/FIDELITY.md lists them with the test that pins 
 - Cancel sends SIGINT to the program and SIGKILL 5 s later if it is still running;
 - required packages are read from the installed distributions' pulumi-plugin.json.
 
+For benchmarks only: with OPENCLAW_STANDIN_TIMINGS set (standins/timings.py), `Run` also
+records the program's wall time and CPU.
+
 For tests only: with OPENCLAW_STANDIN_RECORD_CONFIG set to a folder, `Run` writes the
 config it would hand the program to `<stack>.json` there (0600) and fails the run
 without starting the program, so a test can see exactly what the engine passes on.
@@ -37,6 +40,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,8 +59,10 @@ from pulumi.runtime.proto import (
 )
 
 from standins.plugin_rpc import serve
+from standins.timings import children_cpu_seconds, timing_log
 
 HOST_VERSION = "3.274.0"
+PLUGIN_NAME = "python"
 # Tests only: a folder; write the config the program would receive to <stack>.json in
 # it and do not run the program (tests/engine/test_stack_file_parity.py compares it with
 # the offline plan's).
@@ -67,6 +73,9 @@ EXECUTOR_SUFFIX = "-exec"
 BAIL_EXIT_CODE = 32
 # main.go Run: cmd.WaitDelay = 5 * time.Second after the SIGINT of cmd.Cancel.
 CANCEL_WAIT_SECONDS = 5.0
+# How often Run looks whether the program has ended. The real host's cmd.Wait returns at
+# once; a coarser poll added up to its length to every preview and up.
+EXIT_POLL_SECONDS = 0.02
 # toolchain pip.go InstallDependencies: three attempts when pip's error looks transient.
 PIP_ATTEMPTS = 3
 TRANSIENT_PIP_ERRORS = ("because the GET request got Content-Type",)
@@ -387,6 +396,8 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
                 error="problem executing program (could not run language executor): "
                 "context canceled"
             )
+        timings = timing_log(PLUGIN_NAME)
+        started, clock, children_cpu = time.time(), time.perf_counter(), children_cpu_seconds()
         try:
             process = subprocess.Popen(args, env=env, cwd=program_dir)
         except OSError as error:
@@ -394,6 +405,15 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
                 error=f"problem executing program (could not run language executor): {error}"
             )
         code = wait_cancellable(process, self.cancelled, context.is_active)
+        if timings is not None:
+            timings.write(
+                {
+                    "method": "program",
+                    "start": started,
+                    "seconds": time.perf_counter() - clock,
+                    "program_cpu": children_cpu_seconds() - children_cpu,
+                }
+            )
         if code == 0:
             return language_pb2.RunResponse()
         return run_failure(code)
@@ -409,7 +429,7 @@ def wait_cancellable(
     """Wait for the program; once the host is cancelled or the request has ended, send
     SIGINT (main.go Run: cmd.Cancel) and SIGKILL after CANCEL_WAIT_SECONDS (WaitDelay)."""
     while process.poll() is None:
-        if cancelled.wait(timeout=0.2) or not active():
+        if cancelled.wait(timeout=EXIT_POLL_SECONDS) or not active():
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGINT)
             try:
@@ -429,7 +449,10 @@ def main(argv: list[str]) -> int:
     positional = [arg for arg in argv[1:] if not arg.startswith("-")]
     engine_address = positional[-1] if positional else ""
     host = PythonLanguageHost(executor, engine_address)
-    serve(lambda server: language_pb2_grpc.add_LanguageRuntimeServicer_to_server(host, server))
+    serve(
+        "python",
+        lambda server: language_pb2_grpc.add_LanguageRuntimeServicer_to_server(host, server),
+    )
     return 0
 
 

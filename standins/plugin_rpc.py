@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping
 from concurrent import futures
 from typing import Any
@@ -20,16 +21,22 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
+from standins.timings import TimingInterceptor, process_cpu_seconds, timing_log
+
 SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 MAX_MESSAGE_BYTES = 400 * 1024 * 1024  # the engine's own limit for plugin messages
 
 
-def serve(register: Callable[[grpc.Server], None]) -> None:
-    """Start the server, announce the port to the engine, and block until killed."""
+def serve(plugin: str, register: Callable[[grpc.Server], None]) -> None:
+    """Start the server, announce the port to the engine, and block until killed.
+
+    With OPENCLAW_STANDIN_TIMINGS set, each call is timed (standins/timings.py)."""
+    log = timing_log(plugin)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=16),
+        interceptors=[TimingInterceptor(log)] if log is not None else None,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -38,6 +45,8 @@ def serve(register: Callable[[grpc.Server], None]) -> None:
     register(server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
+    if log is not None:
+        log.write({"port": port, "start": time.time(), "cpu": process_cpu_seconds()})
     # The engine interrupts its plugins when it is done with them: stop quietly, as the
     # Go plugins do, instead of printing a KeyboardInterrupt traceback into its output.
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -121,4 +130,7 @@ class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
 
 
 def serve_provider(provider: StandinProvider) -> None:
-    serve(lambda server: provider_pb2_grpc.add_ResourceProviderServicer_to_server(provider, server))
+    serve(
+        provider.name,
+        lambda server: provider_pb2_grpc.add_ResourceProviderServicer_to_server(provider, server),
+    )
