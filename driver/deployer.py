@@ -252,6 +252,4 @@ def command_delete(deployer: Deployer, workdir: Path, environ: Mapping[str, str]
     if existing is None or cvm_state.is_deleted(existing):
         deployer.log(f"CVM {cvm_id} is already gone")
         return
-    if not cvm_state.is_dying(existing):
-        deployer.check_role(existing)
-    deployer.delete(cvm_id)
+    deployer.delete(cvm_id)  # checks the role of the CVM it deletes, once it is free

@@ -198,7 +198,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)\n",
         "        pass\n",
         "no phala CLI outlives its driver",
-        ("tests/driver/test_interrupts.py",),
+        ("tests/driver/test_killed_driver.py",),
     ),
     Mutant(
         "driver: temp dir world-readable",

@@ -93,10 +93,13 @@ def test_a_driver_killed_at_any_stage_leaves_no_secret_and_no_cli(
 
     kill_when(sandbox, process, ready, f"the driver at {stage}")
 
-    # The CLI it started dies with it (the kernel's parent-death signal), while its request
-    # is still held: it did not simply finish...
+    # The CLI it started dies with it (the kernel's parent-death signal, sent as the driver
+    # exits), while its request is still held: it did not simply finish, nor give up on its
+    # own 30 s request timeout, which a longer wait here would let it do...
     for pid in cli_log.pids():
-        wait_until(lambda pid=pid: not alive(pid), f"the CLI {pid} to die with its driver")
+        wait_until(
+            lambda pid=pid: not alive(pid), f"the CLI {pid} to die with its driver", timeout=5
+        )
     if stage != "create-wait":
         assert emulator.in_flight() == 1
     # ...and nothing it left on disk holds a secret: the env never touched a file.
