@@ -51,6 +51,9 @@ def status_env(emulator: PhalaCloudEmulator, home: Path, **env: str) -> dict[str
     )
 
 
+NO_WAIT = {"Retry-After": "0"}
+
+
 def run_status(emulator: PhalaCloudEmulator, outputs: Path, *extra: str, **env: str):
     environ = status_env(emulator, outputs.parent, **env)
     return run_ops("status", "--outputs", str(outputs), *extra, env=environ)
@@ -127,7 +130,8 @@ def test_an_unreadable_cvm_is_its_own_unknown_row_and_the_table_goes_on(
 ) -> None:
     outputs = deployed_outputs(emulator, tmp_path)
     alice_id = json.loads(outputs.read_text())["tenants"]["alice"]["cvmId"].replace("-", "")
-    emulator.inject_error("GET", f"^/cvms/{alice_id}", status=500, times=None)
+    # A failing read is retried as ever; Retry-After: 0 spares the test the backoff.
+    emulator.inject_error("GET", f"^/cvms/{alice_id}", status=500, headers=NO_WAIT, times=None)
     result = run_status(emulator, outputs)
     assert result.returncode == EXIT_UNKNOWN == 3
     rows = {line.split()[1]: line for line in result.stdout.splitlines()[1:] if line.strip()}
@@ -147,7 +151,8 @@ def test_drift_wins_over_unknown_in_the_exit_status(
 ) -> None:
     outputs = deployed_outputs(emulator, tmp_path)
     alice_id = json.loads(outputs.read_text())["tenants"]["alice"]["cvmId"].replace("-", "")
-    emulator.inject_error("GET", f"^/cvms/{alice_id}", status=500, times=None)
+    # A failing read is retried as ever; Retry-After: 0 spares the test the backoff.
+    emulator.inject_error("GET", f"^/cvms/{alice_id}", status=500, headers=NO_WAIT, times=None)
     emulator.delete_behind_back("carol")
     result = run_status(emulator, outputs)
     assert result.returncode == EXIT_DRIFT == 1
