@@ -31,6 +31,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.engine)
         if "oracle_dir" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.oracle)
+    # The files that run the engine or the gateway take minutes each: handed out first,
+    # they do not leave one worker finishing a long file while the other idles. The sort
+    # is stable, so each file keeps its own order (its tests may build on each other).
+    slow_files = {item.path for item in items if _is_slow(item)}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    return item.get_closest_marker("engine") is not None or (
+        item.get_closest_marker("oracle") is not None
+    )
 
 
 @pytest.fixture(scope="session")

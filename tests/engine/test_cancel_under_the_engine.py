@@ -23,8 +23,10 @@ WAIT_SECONDS = 120
 def test_ctrl_c_sigkills_the_running_drivers_and_fails_their_creates(
     engine_dir: Path, tmp_path: Path
 ) -> None:
-    # Provisioning that takes long enough to interrupt a driver half-way.
-    with PhalaCloudEmulator(provision_seconds=60, update_seconds=60) as emulator:
+    # A boot long enough to interrupt the driver while it waits. Under dash (which forks
+    # for `sh -c`) the killed shell's driver finishes its wait, and the engine's Create
+    # returns only then, as Go's cmd.Wait waits for the output pipe: so not longer.
+    with PhalaCloudEmulator(provision_seconds=20, update_seconds=20) as emulator:
         workspace = PulumiWorkspace(engine_dir, tmp_path / "engine", emulator)
         process = None
         try:
