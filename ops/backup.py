@@ -19,12 +19,13 @@ skip them all and report success with an empty folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
@@ -206,6 +207,28 @@ def _local_files(root: Path) -> dict[str, int]:
     return files
 
 
+def _s3_credentials_of(tenant: TenantOutputs, secrets: TenantSecrets) -> S3Credentials:
+    if secrets.s3_access_key_id is None or secrets.s3_secret_access_key is None:
+        raise ConfigError(f"stack outputs hold no S3 credentials for tenant {tenant.name!r}")
+    return S3Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key)
+
+
+@contextlib.contextmanager
+def _crypt_rclone(
+    binary: Path, location: S3Location, credentials: S3Credentials, master_key: str
+) -> Iterator[Rclone]:
+    """rclone with the tenant's crypt remote over its bucket, in a private home that goes
+    at the end; every secret it was given is scrubbed from what it prints."""
+    passwords = derive_crypt_passwords(master_key)
+    with private_rclone_home() as home:
+        yield Rclone(
+            binary,
+            crypt_remote_environment(location, credentials, passwords),
+            home,
+            secrets=(master_key, passwords.password, passwords.salt),
+        )
+
+
 def pull_tenant_state(
     tenant: TenantOutputs,
     secrets: TenantSecrets,
@@ -218,22 +241,13 @@ def pull_tenant_state(
     """Download and decrypt ``tenant``'s state into the new folder ``destination``."""
     report = progress or (lambda _message: None)
     location = s3_location_of(tenant)
-    if secrets.s3_access_key_id is None or secrets.s3_secret_access_key is None:
-        raise ConfigError(f"stack outputs hold no S3 credentials for tenant {tenant.name!r}")
-    credentials = S3Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key)
+    credentials = _s3_credentials_of(tenant, secrets)
     destination = destination.absolute()
     _check_destination(destination)
-    passwords = derive_crypt_passwords(master_key)
     binary = rclone_binary or locate_rclone()
     source = location.describe()
 
-    with private_rclone_home() as home:
-        rclone = Rclone(
-            binary,
-            crypt_remote_environment(location, credentials, passwords),
-            home,
-            secrets=(master_key, passwords.password, passwords.salt),
-        )
+    with _crypt_rclone(binary, location, credentials, master_key) as rclone:
         report(f"listing {source}")
         raw_remote = f"{BASE_REMOTE}:{location.bucket_path}"
         _probe(rclone, raw_remote, source)
@@ -341,23 +355,14 @@ def restore_tenant_state(
     """
     report = progress or (lambda _message: None)
     location = s3_location_of(tenant, action="restore into")
-    if secrets.s3_access_key_id is None or secrets.s3_secret_access_key is None:
-        raise ConfigError(f"stack outputs hold no S3 credentials for tenant {tenant.name!r}")
-    credentials = S3Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key)
+    credentials = _s3_credentials_of(tenant, secrets)
     source = source.absolute()
     local = _check_restore_source(source)
     _check_key_is_the_running_one(tenant, master_key)
-    passwords = derive_crypt_passwords(master_key)
     binary = rclone_binary or locate_rclone()
     destination = location.describe()
 
-    with private_rclone_home() as home:
-        rclone = Rclone(
-            binary,
-            crypt_remote_environment(location, credentials, passwords),
-            home,
-            secrets=(master_key, passwords.password, passwords.salt),
-        )
+    with _crypt_rclone(binary, location, credentials, master_key) as rclone:
         report(f"listing {destination}")
         raw_remote = f"{BASE_REMOTE}:{location.bucket_path}"
         _probe(rclone, raw_remote, destination)
