@@ -13,12 +13,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from components import derivation
 from components.openclaw_tenant import GATEWAY_HEALTH_URL_TEMPLATE
 from driver import protocol
 from driver.health import probe
+from sandbox.gateway import device_identity
 from tests.oracle.conftest import TenantRun
 from tests.oracle.fork_schema import without_fork_only_keys
 from tests.support.openclaw_oracle import Gateway, OracleState, free_port
@@ -100,20 +100,9 @@ def test_deploy_health_check_fails_when_nothing_answers() -> None:
 
 
 def _seed_device_json(state: OracleState, master_key: str) -> Path:
-    private_key = derivation.device_private_key(master_key)
-    identity = {
-        "version": 1,
-        "deviceId": WRONG_DEVICE_ID,
-        "publicKeyPem": private_key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode(),
-        "privateKeyPem": private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode(),
-        "createdAtMs": 0,
-    }
+    # The device file the image writes from MASTER_KEY, with a wrong id: OpenClaw must
+    # recompute the id from the key.
+    identity = device_identity(master_key) | {"deviceId": WRONG_DEVICE_ID}
     path = state.state_dir / "identity" / "device.json"
     path.parent.mkdir(mode=0o700)
     path.write_text(json.dumps(identity))
