@@ -28,7 +28,10 @@ mux; `local` is rollout_speed's (local storage only).
 
 Targets: the program's CPU in a no-op preview at most 30 ms per extra tenant (the
 marginal cost between the two largest sizes, as issue 25 counts per tenant), and linear:
-that marginal cost at most 1.5x the one between the two smallest sizes. Its CPU divided
+the marginal CPU of its evaluation (from its first RPC to its exit, split off by the
+language host's CPU samples) between the two largest sizes at most 1.5x the one between
+the two smallest. The start is left out of that ratio because it is a fixed cost whose
+spread from run to run (0.2 s) outweighs what 20 tenants add. The program's CPU divided
 by the tenants is printed too: the fixed start (imports) weighs on it.
 
 Exit status: 0 when both targets are met, 1 when not or on a failure (for example no
@@ -63,6 +66,9 @@ STACK = "bench"
 PROGRAM_CPU_TARGET_MS = 30.0  # per extra tenant, between the largest sizes (issue 25)
 LINEARITY_TARGET = 1.5  # marginal cost between the largest sizes / between the smallest
 STANDIN_LABEL = " (stand-in)"
+PROGRAM_CPU = "  program (SDK and ours)"
+PROGRAM_START_CPU = "    of which its start (to its first RPC)"
+PROGRAM_EVALUATION_CPU = "    of which its evaluation (first RPC to exit)"
 # The calls that grow with the fleet; the rest (Handshake, Configure...) happen once.
 STEP_METHODS = frozenset({"Check", "Diff", "Read", "Invoke", "Create", "Update", "Delete"})
 PROGRAM_RPCS = frozenset(
@@ -135,7 +141,10 @@ def sample_from(
     sample.add("  engine finish (snapshot, summary)", found.engine_finish)
     standin_cpu = sum(timings.cpu.values())
     sample.add("CPU: all processes", tree_cpu + emulator_cpu)
-    sample.add("  program (SDK and ours)", timings.program_cpu)
+    sample.add(PROGRAM_CPU, timings.program_cpu)
+    started = min(timings.program_cpu_at(found.program_first_rpc_at), timings.program_cpu)
+    sample.add(PROGRAM_START_CPU, started)
+    sample.add(PROGRAM_EVALUATION_CPU, timings.program_cpu - started)
     sample.add("  engine (pulumi)", max(0.0, tree_cpu - timings.program_cpu - standin_cpu))
     for plugin in sorted(timings.cpu):
         sample.add(f"  {plugin_label(plugin)}", timings.cpu[plugin])
@@ -350,19 +359,39 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     preview = {count: medians(samples) for count, samples in results["preview"].items()}
-    program = {n: preview[n]["  program (SDK and ours)"] for n in sizes}
-    small_step = (program[sizes[1]] - program[sizes[0]]) / (sizes[1] - sizes[0])
-    large_step = (program[sizes[-1]] - program[sizes[-2]]) / (sizes[-1] - sizes[-2])
-    linear = large_step <= LINEARITY_TARGET * max(small_step, 1e-9)
-    print()
-    print(
-        f"program CPU in a no-op preview: {large_step * 1000:.1f} ms per extra tenant "
-        f"({sizes[-2]}-{sizes[-1]}; target <= {PROGRAM_CPU_TARGET_MS:.0f}), "
-        f"{small_step * 1000:.1f} ms ({sizes[0]}-{sizes[1]}): "
-        f"{'linear' if linear else 'superlinear'} (target ratio <= {LINEARITY_TARGET}); "
-        f"{program[sizes[-1]] / sizes[-1] * 1000:.1f} ms per tenant at {sizes[-1]} with the start"
+    return verdict(sizes, preview, print)
+
+
+def verdict(
+    sizes: list[int], preview: dict[int, dict[str, float]], out: Callable[[str], None]
+) -> int:
+    """Print the program's targets and return the exit status: 0 when both are met."""
+
+    def marginal(row: str, small: int, large: int) -> float:
+        return (preview[large][row] - preview[small][row]) / (large - small)
+
+    total_step = marginal(PROGRAM_CPU, sizes[-2], sizes[-1])
+    # Linearity is judged on the evaluation: the start (interpreter, imports) is a fixed
+    # cost whose run-to-run spread, over a small step, outweighs what the tenants add.
+    small_step = marginal(PROGRAM_EVALUATION_CPU, sizes[0], sizes[1])
+    large_step = marginal(PROGRAM_EVALUATION_CPU, sizes[-2], sizes[-1])
+    ratio = large_step / max(small_step, 1e-9)
+    cheap = total_step * 1000 <= PROGRAM_CPU_TARGET_MS
+    linear = ratio <= LINEARITY_TARGET
+    out("")
+    out(
+        f"program CPU in a no-op preview: {total_step * 1000:.1f} ms per extra tenant "
+        f"({sizes[-2]}-{sizes[-1]}; target <= {PROGRAM_CPU_TARGET_MS:.0f}): "
+        f"{'met' if cheap else 'NOT met'}; "
+        f"{preview[sizes[-1]][PROGRAM_CPU] / sizes[-1] * 1000:.1f} ms per tenant at "
+        f"{sizes[-1]} with the start"
     )
-    return 0 if large_step * 1000 <= PROGRAM_CPU_TARGET_MS and linear else 1
+    out(
+        f"its evaluation: {large_step * 1000:.1f} ms per extra tenant ({sizes[-2]}-{sizes[-1]}), "
+        f"{small_step * 1000:.1f} ms ({sizes[0]}-{sizes[1]}), ratio {ratio:.2f} "
+        f"(target <= {LINEARITY_TARGET}): {'linear' if linear else 'superlinear'}"
+    )
+    return 0 if cheap and linear else 1
 
 
 if __name__ == "__main__":

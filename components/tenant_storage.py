@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_cloudflare as cloudflare
 
 from components import r2
+from components.cloudflare_resources import AccountToken, R2Bucket, permission_groups_output
 from components.settings import R2StorageSettings
 
 
 def lookup_bucket_write_permission_group(account_id: str) -> pulumi.Output[str]:
     """Look up the id of R2's per-bucket item write permission group, once per stack."""
-    groups = cloudflare.get_account_api_token_permission_groups_list_output(account_id=account_id)
-    return groups.results.apply(
+    return permission_groups_output(account_id).apply(
         lambda results: r2.permission_group_id(results, r2.BUCKET_ITEM_WRITE_PERMISSION)
     )
 
@@ -42,7 +41,7 @@ class TenantStorage(pulumi.ComponentResource):
         super().__init__("openclaw-phala:index:TenantStorage", name, None, opts)
         storage = args.storage
 
-        bucket = cloudflare.R2Bucket(
+        bucket = R2Bucket(
             f"{name}-bucket",
             account_id=args.account_id,
             name=storage.bucket,
@@ -60,14 +59,14 @@ class TenantStorage(pulumi.ComponentResource):
                 replace_on_changes=["jurisdiction"],
             ),
         )
-        token = cloudflare.AccountToken(
+        token = AccountToken(
             f"{name}-token",
             account_id=args.account_id,
             name=r2.token_name(storage.bucket),
             policies=[
                 {
                     "effect": "allow",
-                    "permission_groups": [{"id": args.bucket_write_permission_group_id}],
+                    "permissionGroups": [{"id": args.bucket_write_permission_group_id}],
                     "resources": bucket.name.apply(
                         lambda bucket_name: r2.bucket_policy_resources(
                             args.account_id, storage.jurisdiction, bucket_name

@@ -36,6 +36,9 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script by the launcher the harness writes
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from standins.bare_protocol import use_bare_protocol_packages
+
+    use_bare_protocol_packages()
 
 import grpc
 from google.protobuf import empty_pb2

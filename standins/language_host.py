@@ -19,7 +19,8 @@ source beside the code; standins/FIDELITY.md lists them with the test that pins 
 - required packages are read from the installed distributions' pulumi-plugin.json.
 
 For benchmarks only: with OPENCLAW_STANDIN_TIMINGS set (standins/timings.py), `Run` also
-records the program's wall time and CPU.
+records the program's wall time and CPU, and its CPU as it runs (a sample per exit poll),
+so a reader can tell the program's start from its evaluation.
 
 For tests only: with OPENCLAW_STANDIN_RECORD_CONFIG set to a folder, `Run` writes the
 config it would hand the program to `<stack>.json` there (0600) and fails the run
@@ -47,6 +48,9 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script by the launcher the harness writes
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from standins.bare_protocol import use_bare_protocol_packages
+
+    use_bare_protocol_packages()
 
 import grpc
 from google.protobuf import empty_pb2, json_format
@@ -59,7 +63,7 @@ from pulumi.runtime.proto import (
 )
 
 from standins.plugin_rpc import serve
-from standins.timings import children_cpu_seconds, timing_log
+from standins.timings import children_cpu_seconds, pid_cpu_seconds, timing_log
 
 HOST_VERSION = "3.274.0"
 PLUGIN_NAME = "python"
@@ -404,7 +408,16 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             return language_pb2.RunResponse(
                 error=f"problem executing program (could not run language executor): {error}"
             )
-        code = wait_cancellable(process, self.cancelled, context.is_active)
+        cpu_samples: list[tuple[float, float]] = []
+
+        def sample_cpu() -> None:
+            cpu = pid_cpu_seconds(process.pid)
+            if cpu is not None:
+                cpu_samples.append((round(time.time(), 4), cpu))
+
+        code = wait_cancellable(
+            process, self.cancelled, context.is_active, sample_cpu if timings else None
+        )
         if timings is not None:
             timings.write(
                 {
@@ -412,6 +425,7 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
                     "start": started,
                     "seconds": time.perf_counter() - clock,
                     "program_cpu": children_cpu_seconds() - children_cpu,
+                    "program_cpu_samples": cpu_samples,
                 }
             )
         if code == 0:
@@ -424,11 +438,17 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
 
 
 def wait_cancellable(
-    process: subprocess.Popen[Any], cancelled: threading.Event, active: Callable[[], bool]
+    process: subprocess.Popen[Any],
+    cancelled: threading.Event,
+    active: Callable[[], bool],
+    on_poll: Callable[[], None] | None = None,
 ) -> int:
     """Wait for the program; once the host is cancelled or the request has ended, send
-    SIGINT (main.go Run: cmd.Cancel) and SIGKILL after CANCEL_WAIT_SECONDS (WaitDelay)."""
+    SIGINT (main.go Run: cmd.Cancel) and SIGKILL after CANCEL_WAIT_SECONDS (WaitDelay).
+    `on_poll` runs at each look (benchmarks sample the program's CPU there)."""
     while process.poll() is None:
+        if on_poll is not None:
+            on_poll()
         if cancelled.wait(timeout=EXIT_POLL_SECONDS) or not active():
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGINT)

@@ -32,6 +32,16 @@ def process_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def pid_cpu_seconds(pid: int) -> float | None:
+    """CPU of one running process (all its threads) from /proc, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # utime and stime are fields 14 and 15 of proc(5); the split starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu_seconds() -> float:
     """CPU of the children this process has waited for (the language host: the program)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

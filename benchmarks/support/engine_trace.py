@@ -104,6 +104,13 @@ class StandinTimings:
     cpu: dict[str, float] = field(default_factory=dict)  # plugin -> CPU seconds (last seen)
     program_seconds: float = 0.0
     program_cpu: float = 0.0
+    # (epoch seconds, the program's CPU seconds so far), as the language host sampled it
+    program_cpu_samples: list[tuple[float, float]] = field(default_factory=list)
+
+    def program_cpu_at(self, moment: float) -> float:
+        """The program's CPU at an epoch time: the last sample taken by then (0 before)."""
+        before = [cpu for at, cpu in self.program_cpu_samples if at <= moment]
+        return before[-1] if before else 0.0
 
 
 def read_standin_timings(folder: Path) -> StandinTimings:
@@ -119,6 +126,9 @@ def read_standin_timings(folder: Path) -> StandinTimings:
             if record.get("method") == "program":
                 timings.program_seconds += float(record["seconds"])
                 timings.program_cpu += float(record["program_cpu"])
+                timings.program_cpu_samples += [
+                    (float(at), float(cpu)) for at, cpu in record.get("program_cpu_samples", [])
+                ]
             elif "method" in record:
                 timings.calls.append(
                     CallRecord(
@@ -133,6 +143,7 @@ class Phases:
     """Wall-clock phases of one run, in seconds, and what the RPCs cost."""
 
     total: float
+    program_first_rpc_at: float  # epoch seconds: where the program's start ends
     engine_start: float  # `pulumi` starts -> the language host's Run begins
     # Run begins -> the program's first RPC: the interpreter, the SDK's and our imports,
     # the settings. Nothing is sent before: registrations wait for the first invoke (the
@@ -197,6 +208,7 @@ def phases(spans: list[Span], ports: dict[int, str]) -> Phases:
     )
     return Phases(
         total=root.seconds,
+        program_first_rpc_at=read_start,
         engine_start=run.start - root.start,
         program_start=read_start - run.start,
         read_stack_outputs=read_end - read_start,
