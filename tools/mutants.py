@@ -141,6 +141,22 @@ MUTANTS: tuple[Mutant, ...] = (
         (MAIN_PROGRAM,),
     ),
     Mutant(
+        "storage: the token's value not an additional secret output",
+        "components/cloudflare_resources.py",
+        'additional_secret_outputs=["value"]',
+        "additional_secret_outputs=[]",
+        "the R2 token's value is secret in state, as the SDK's AccountToken makes it",
+        ("tests/components/test_cloudflare_resources.py",),
+    ),
+    Mutant(
+        "storage: Cloudflare resources registered without the SDK's version",
+        "components/cloudflare_resources.py",
+        "pulumi.ResourceOptions(version=sdk_version())",
+        "pulumi.ResourceOptions()",
+        "the Cloudflare resources keep the SDK's default provider in state",
+        ("tests/components/test_cloudflare_resources.py",),
+    ),
+    Mutant(
         "storage: token scoped to every bucket of the account",
         "components/r2.py",
         'return f"com.cloudflare.edge.r2.bucket.{account_id}_{jurisdiction}_{bucket}"',
