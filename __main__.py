@@ -2,6 +2,7 @@
 encrypted into Cloudflare R2 and a shared mux-server fronting the chat bots."""
 
 import gc
+import os
 
 import pulumi
 
@@ -12,6 +13,7 @@ from components.mux_reference import mux_endpoint_from_stack
 from components.mux_server import MuxEndpoint, MuxServer, MuxServerArgs
 from components.openclaw_tenant import OpenClawTenant, OpenClawTenantArgs
 from components.rollout import waves
+from components.sdk_debug_log import quiet_sdk_debug_logs
 from components.stack_config import load_settings
 from components.stack_outputs import export_stack_outputs
 from components.tenant_removal import refusal_message, tenant_removal, unused_opt_in_warning
@@ -23,10 +25,13 @@ from components.tenant_storage import lookup_bucket_write_permission_group
 # garbage. Reference counting still frees everything acyclic; the process is the
 # program's own (the language host's executor), so nothing else runs without it.
 gc.disable()
-# What the imports made (the provider SDKs: hundreds of thousands of objects) is never
-# garbage: frozen, the collections the interpreter still runs as it exits skip it, which
-# took about a second off every preview and up (benchmarks/preview_breakdown.py).
+# What the imports made (the SDKs' modules and types) is never garbage: frozen, the
+# collections the interpreter still runs as it exits skip it.
 gc.freeze()
+# The SDK sends the engine about thirty debug messages per tenant, each a synchronous
+# call, which the engine shows only under `pulumi up --debug`: dropped unless
+# OPENCLAW_SDK_DEBUG_LOGS=1 (components/sdk_debug_log.py).
+quiet_sdk_debug_logs(os.environ)
 
 settings = load_settings()
 

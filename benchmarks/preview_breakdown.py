@@ -22,6 +22,13 @@ nothing to either emulator; a write fails the run.
 
     .venv/bin/python -m benchmarks.preview_breakdown [--sizes 10,30,100] [--repeat 2]
                                                      [--fleet mixed|local|s3] [--no-mux]
+                                                     [--baseline REF]
+
+With --baseline REF the same fleets are deployed and measured with the project of a git
+ref's tree too, size by size, alternating which tree goes first, and the ratios of the
+main rows (current / REF) are printed. Only the project differs: the engine, the
+stand-ins and this script are this checkout's in both, and REF's tree runs with this
+checkout's .venv and node_modules.
 
 Fleets: `mixed` is benchmarks' usual one (every fifth tenant local, the rest in R2) with a
 mux; `local` is rollout_speed's (local storage only).
@@ -55,10 +62,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.support.engine_trace import Phases, phases, read_spans, read_standin_timings
+from benchmarks.support.side_by_side import trees
 from emulators.cloudflare import CloudflareEmulator
 from emulators.phala import Behaviour, PhalaCloudEmulator
 from standins.timings import TIMINGS_VAR
-from tests.support.engine_harness import PulumiWorkspace, locate_engine
+from tests.support.engine_harness import REPO_ROOT, PulumiWorkspace, locate_engine
 from tests.support.engine_stacks import ENGINE_TIMINGS, local_stack_config
 from tests.support.stack_configs import ACCOUNT_ID, many_tenants
 
@@ -232,14 +240,20 @@ UP = ("up", "--yes", "--skip-preview", "--expect-no-changes")
 
 
 def deployed_fleet(
-    stack: ExitStack, engine: Path, root: Path, fleet: str, count: int, mux: bool
+    stack: ExitStack,
+    engine: Path,
+    root: Path,
+    fleet: str,
+    count: int,
+    mux: bool,
+    project_source: Path = REPO_ROOT,
 ) -> Fleet:
     config, secret_keys = fleet_config(fleet, count, mux)
     phala = stack.enter_context(PhalaCloudEmulator(behaviour=Behaviour(timings=ENGINE_TIMINGS)))
     cloudflare = (
         stack.enter_context(CloudflareEmulator(account_id=ACCOUNT_ID)) if fleet != "local" else None
     )
-    workspace = PulumiWorkspace(engine, root, phala, cloudflare)
+    workspace = PulumiWorkspace(engine, root, phala, cloudflare, project_source=project_source)
     stack.callback(workspace.close)
     workspace.init_stack(STACK)
     workspace.configure(STACK, config, secret_keys)
@@ -248,10 +262,18 @@ def deployed_fleet(
 
 
 def measure(
-    engine: Path, scratch: Path, fleet: str, count: int, mux: bool, repeat: int
+    engine: Path,
+    scratch: Path,
+    fleet: str,
+    count: int,
+    mux: bool,
+    repeat: int,
+    project_source: Path = REPO_ROOT,
 ) -> dict[str, list[Sample]]:
     with ExitStack() as stack:
-        deployed = deployed_fleet(stack, engine, scratch / f"fleet-{count}", fleet, count, mux)
+        deployed = deployed_fleet(
+            stack, engine, scratch, fleet, count, mux, project_source=project_source
+        )
         deployed.untraced(*PREVIEW)  # warm: page cache, .pyc files
         samples: dict[str, list[Sample]] = {"preview": [], "up": []}
         for _ in range(repeat):
@@ -333,33 +355,79 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="traced runs per size (median)")
     parser.add_argument("--fleet", choices=("mixed", "local", "s3"), default="mixed")
     parser.add_argument("--no-mux", action="store_true", help="a fleet without the mux")
+    parser.add_argument("--baseline", help="a git ref whose project to measure side by side")
     options = parser.parse_args(argv)
     sizes = sorted(int(n) for n in options.sizes.split(","))
     if len(sizes) < 2:
         parser.error("--sizes needs at least two sizes")
     engine = locate_engine()
-    results: dict[str, dict[int, list[Sample]]] = {"preview": {}, "up": {}}
-    with tempfile.TemporaryDirectory(prefix="openclaw-breakdown-") as scratch_dir:
-        for count in sizes:
-            measured = measure(
-                engine, Path(scratch_dir), options.fleet, count, not options.no_mux, options.repeat
-            )
-            for operation, samples in measured.items():
-                results[operation][count] = samples
+    # label -> operation -> size -> samples
+    results: dict[str, dict[str, dict[int, list[Sample]]]] = {}
+    with (
+        trees(options.baseline) as labelled,
+        tempfile.TemporaryDirectory(prefix="openclaw-breakdown-") as scratch_dir,
+    ):
+        for label, tree in labelled.items():
+            results[label] = {"preview": {}, "up": {}}
+            if tree != REPO_ROOT:
+                for shared in (".venv", "node_modules"):  # REF's tree runs with ours
+                    (tree / shared).symlink_to(REPO_ROOT / shared)
+        order = list(labelled)
+        for index, count in enumerate(sizes):
+            for label in order if index % 2 == 0 else reversed(order):
+                measured = measure(
+                    engine,
+                    Path(scratch_dir) / f"{order.index(label)}-fleet-{count}",
+                    options.fleet,
+                    count,
+                    not options.no_mux,
+                    options.repeat,
+                    project_source=labelled[label],
+                )
+                for operation, samples in measured.items():
+                    results[label][operation][count] = samples
 
     fleet = f"{options.fleet} fleet, {'no mux' if options.no_mux else 'with mux'}"
     print(f"median of {options.repeat} runs per size; stand-ins are ours, the real plugins are Go")
-    for operation, by_size in results.items():
+    tables: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
+    for label, by_operation in results.items():
+        tables[label] = {}
+        for operation, by_size in by_operation.items():
+            print()
+            table = {count: medians(samples) for count, samples in by_size.items()}
+            tables[label][operation] = table
+            title = f"no-op pulumi {operation}, {fleet}"
+            print_table(title if label == "current" else f"{title} [{label}]", sizes, table, print)
+            print(
+                "wall spread (min-max): "
+                + ", ".join(f"{n}: {spread(by_size[n], 'wall')} s" for n in sizes)
+            )
+    if options.baseline:
         print()
-        table = {count: medians(samples) for count, samples in by_size.items()}
-        print_table(f"no-op pulumi {operation}, {fleet}", sizes, table, print)
-        print(
-            "wall spread (min-max): "
-            + ", ".join(f"{n}: {spread(by_size[n], 'wall')} s" for n in sizes)
-        )
+        print_ratios(sizes, tables["current"], tables[options.baseline], options.baseline, print)
+    return verdict(sizes, tables["current"]["preview"], print)
 
-    preview = {count: medians(samples) for count, samples in results["preview"].items()}
-    return verdict(sizes, preview, print)
+
+RATIO_ROWS = ("wall", "CPU: all processes", PROGRAM_CPU, "  engine (pulumi)")
+
+
+def print_ratios(
+    sizes: list[int],
+    current: dict[str, dict[int, dict[str, float]]],
+    baseline: dict[str, dict[int, dict[str, float]]],
+    label: str,
+    out: Callable[[str], None],
+) -> None:
+    """current / baseline for the main rows of each operation, at each size."""
+    out(f"{'current / ' + label:<40}" + "".join(f"{n:>9}" for n in sizes))
+    for operation in current:
+        for row in RATIO_ROWS:
+            cells = ""
+            for n in sizes:
+                before = baseline[operation][n].get(row, 0.0)
+                after = current[operation][n].get(row, 0.0)
+                cells += f"{after / before:>9.2f}" if before else f"{'-':>9}"
+            out(f"{(operation + ': ' + row.strip())[:40]:<40}{cells}")
 
 
 def verdict(

@@ -17,6 +17,7 @@ import pytest
 
 from components.compose import mux_compose, openclaw_compose
 from components.derivation import derive_mux_keys, derive_tenant_keys
+from components.sdk_debug_log import SDK_DEBUG_LOGS_VAR
 from driver import protocol
 from emulators.phala import PhalaCloudEmulator
 from ops.stack_outputs import parse_stack_outputs
@@ -90,6 +91,22 @@ def test_second_preview_and_up_change_nothing_and_send_no_write(
     up = workspace.run("up", "--yes", "--expect-no-changes", "--stack", STACK).expect_success()
     assert "created" not in up.stdout and "updated" not in up.stdout
     assert write_requests(emulator) == []
+
+
+def test_the_sdks_debug_messages_reach_debug_output_only_when_asked_for(
+    deployment: tuple[PulumiWorkspace, PhalaCloudEmulator],
+) -> None:
+    # components/sdk_debug_log.py: dropped by default, kept with OPENCLAW_SDK_DEBUG_LOGS=1.
+    workspace, _ = deployment
+    sdk_message = "resource registration successful"
+    quiet = workspace.run("preview", "--debug", "--stack", STACK).expect_success()
+    assert sdk_message not in quiet.output
+    workspace.extra_env[SDK_DEBUG_LOGS_VAR] = "1"
+    try:
+        asked = workspace.run("preview", "--debug", "--stack", STACK).expect_success()
+    finally:
+        del workspace.extra_env[SDK_DEBUG_LOGS_VAR]
+    assert sdk_message in asked.output
 
 
 def test_stack_outputs_are_read_by_the_ops_loader_and_match_the_contract(
