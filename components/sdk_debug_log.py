@@ -29,9 +29,14 @@ def _dropped(*_args: Any, **_kwargs: Any) -> None:
     return None
 
 
+# The SDK's own, to put back when asked (a process that runs the program twice, as the
+# tests and the offline plan do, must not keep the first run's choice).
+_SDK_DEBUG = pulumi.log.debug
+
+
 def quiet_sdk_debug_logs(environ: Mapping[str, str]) -> bool:
     """Drop the SDK's debug messages unless the environment asks for them; True if dropped."""
-    if environ.get(SDK_DEBUG_LOGS_VAR, "").strip().lower() in KEEP_VALUES:
-        return False
-    pulumi.log.debug = _dropped  # the SDK looks it up as `log.debug` at each call
-    return True
+    keep = environ.get(SDK_DEBUG_LOGS_VAR, "").strip().lower() in KEEP_VALUES
+    # The SDK looks it up as `log.debug` at each call.
+    pulumi.log.debug = _SDK_DEBUG if keep else _dropped
+    return not keep

@@ -51,3 +51,11 @@ def test_with_the_variable_set_they_reach_the_engine(engine: Engine, value: str)
     assert quiet_sdk_debug_logs({SDK_DEBUG_LOGS_VAR: value}) is False
     pulumi.log.debug("kept")
     assert engine.severities == [pulumi.runtime.proto.engine_pb2.DEBUG]
+
+
+def test_asking_after_a_run_that_dropped_them_brings_them_back(engine: Engine) -> None:
+    # One process can run the program twice (the tests, the offline plan).
+    assert quiet_sdk_debug_logs({}) is True
+    assert quiet_sdk_debug_logs({SDK_DEBUG_LOGS_VAR: "1"}) is False
+    pulumi.log.debug("kept")
+    assert engine.severities == [pulumi.runtime.proto.engine_pb2.DEBUG]
