@@ -228,10 +228,13 @@ class PulumiWorkspace:
         link_project(self.project_dir, self.project_source)
         for folder in (self.pulumi_home, self.backend_dir, self.home, self.tmpdir):
             folder.mkdir(parents=True, exist_ok=True)
+        self._install_plugins(self.pulumi_home / "plugins")
+        (self.root / _PREPARED).touch()
+
+    def _install_plugins(self, plugins: Path) -> None:
         # Providers go into the plugin cache the documented offline way.
         launchers = self.root / "plugin-launchers"
         launchers.mkdir()
-        plugins = self.pulumi_home / "plugins"
         for plugin in self.providers:
             if plugin.real is not None:
                 # The real binary, linked into a cache entry of its own (not copied: the
@@ -251,7 +254,6 @@ class PulumiWorkspace:
                 "--file",
                 str(launcher),
             ).expect_success()
-        (self.root / _PREPARED).touch()
 
     # ----- environment --------------------------------------------------------------
 

@@ -1,34 +1,56 @@
 """Day-2 commands on real outputs: `ops status` and `ops pair` read them through the real
 `pulumi stack output --json --show-secrets`, with and without --stack; drift made in the
-emulator out of band is reported, and a plain `pulumi up` repairs it."""
+emulator out of band is reported, and a plain `pulumi up` repairs it.
+
+The tests share one deployed stack: the first two only read it, the drift test (last)
+breaks it and leaves it repaired."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from components.compose import openclaw_compose
 from components.derivation import derive_mux_keys, derive_tenant_keys
-from emulators.phala import PhalaCloudEmulator
+from emulators.phala import Behaviour, PhalaCloudEmulator
 from tests.ops.mux_admin_fake import FakeMuxAdmin, running_fake_mux
 from tests.support.engine_harness import REPO_ROOT, PulumiWorkspace
-from tests.support.engine_stacks import STACK, engine_operations, local_stack_config, write_requests
+from tests.support.engine_stacks import (
+    ENGINE_TIMINGS,
+    STACK,
+    engine_operations,
+    local_stack_config,
+    write_requests,
+)
 from tests.support.stack_configs import IMAGE, MUX_MASTER_KEY, master_key_for
 
 TENANTS = ("day2-agent-0", "day2-agent-1")
 MUX = "day2-mux"
 
 
-@pytest.fixture
-def deployed(workspace: PulumiWorkspace) -> Iterator[PulumiWorkspace]:
-    config, secret_keys = local_stack_config(TENANTS, mux=MUX)
-    workspace.init_stack(STACK)
-    workspace.configure(STACK, config, secret_keys)
-    workspace.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
-    yield workspace
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[PhalaCloudEmulator]:
+    with PhalaCloudEmulator(behaviour=Behaviour(timings=ENGINE_TIMINGS)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    engine_dir: Path, emulator: PhalaCloudEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PulumiWorkspace]:
+    workspace = PulumiWorkspace(engine_dir, tmp_path_factory.mktemp("day2") / "engine", emulator)
+    try:
+        config, secret_keys = local_stack_config(TENANTS, mux=MUX)
+        workspace.init_stack(STACK)
+        workspace.configure(STACK, config, secret_keys)
+        workspace.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
+        yield workspace
+    finally:
+        workspace.close()
 
 
 def ops(workspace: PulumiWorkspace, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,17 +1,23 @@
-"""A mux stack and a tenants-only stack in one backend, joined by `muxStack`."""
+"""A mux stack and a tenants-only stack in one backend, joined by `muxStack`.
+
+The tests share one backend and service: the mux stack deployed and the tenants stack
+configured once; each test takes the stacks from there (an `up` of the tenants stack is
+idempotent) and puts back what it changed in the config.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from emulators.phala import PhalaCloudEmulator
+from emulators.phala import Behaviour, PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
-from tests.support.engine_stacks import engine_operations, local_stack_config
+from tests.support.engine_stacks import ENGINE_TIMINGS, engine_operations, local_stack_config
 from tests.support.secret_scan import scan_text
 from tests.support.stack_configs import MUX_IMAGE, SSH_KEY
 
@@ -22,8 +28,25 @@ TENANTS = ("joined-agent-0", "joined-agent-1")
 NEW_MUX_MASTER_KEY = "rotated-mux-master-key-0123456789abcdef0123"
 
 
-@pytest.fixture
-def stacks(workspace: PulumiWorkspace) -> Iterator[PulumiWorkspace]:
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[PhalaCloudEmulator]:
+    with PhalaCloudEmulator(behaviour=Behaviour(timings=ENGINE_TIMINGS)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stacks(
+    engine_dir: Path, emulator: PhalaCloudEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PulumiWorkspace]:
+    workspace = PulumiWorkspace(engine_dir, tmp_path_factory.mktemp("joined") / "engine", emulator)
+    try:
+        _deploy_the_mux_and_configure_the_tenants(workspace)
+        yield workspace
+    finally:
+        workspace.close()
+
+
+def _deploy_the_mux_and_configure_the_tenants(workspace: PulumiWorkspace) -> None:
     mux_config: dict[str, Any] = {
         "muxName": "shared-mux",
         "muxImage": MUX_IMAGE,
@@ -40,7 +63,6 @@ def stacks(workspace: PulumiWorkspace) -> Iterator[PulumiWorkspace]:
     config, secret_keys = local_stack_config(TENANTS, muxStack=MUX_STACK_NAME)
     workspace.init_stack(TENANTS_STACK)
     workspace.configure(TENANTS_STACK, config, secret_keys)
-    yield workspace
 
 
 def mux_outputs(workspace: PulumiWorkspace) -> dict[str, Any]:
@@ -97,7 +119,10 @@ def test_a_missing_or_misnamed_mux_stack_fails_the_preview_in_one_line(
     stacks: PulumiWorkspace, mux_stack: str
 ) -> None:
     stacks.write_plain_config(TENANTS_STACK, {"muxStack": mux_stack})
-    preview = stacks.run("preview", "--stack", TENANTS_STACK)
+    try:
+        preview = stacks.run("preview", "--stack", TENANTS_STACK)
+    finally:
+        stacks.write_plain_config(TENANTS_STACK, {"muxStack": MUX_STACK_NAME})
     assert preview.returncode != 0
     assert f"muxStack {mux_stack}" in preview.output, preview.output
     assert "Traceback" not in preview.output
