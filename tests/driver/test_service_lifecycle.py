@@ -18,6 +18,7 @@ from components.compose import mux_compose, openclaw_compose
 from driver import protocol
 from emulators.phala import (
     DRIVER_MODES,
+    STATUS_DELETING,
     STATUS_RUNNING,
     DeletingView,
     PhalaCloudEmulator,
@@ -178,17 +179,24 @@ def test_a_replacement_waits_for_the_old_cvm_to_go_before_creating_its_successor
 ) -> None:
     emulator = service.emulator
     old = seed_cvm(emulator, "uma-gateway", V1)
-    emulator.configure(delete=1.0)
+    # Where the service hides a CVM it is deleting, nothing can wait for it: the delete
+    # outlasts both commands there, so the successor is always made while the old one is
+    # still going (a fast CLI once made that a race of this test's own).
+    emulator.configure(delete=30.0 if hides_deletions(emulator) else 1.0)
     inputs = driver_inputs("uma-gateway", instance_type="tdx.large")
 
     deleted = service.run("delete", inputs, recorded_stdout(old))
     created = service.run("create", inputs)
 
     assert deleted.returncode == 0, deleted.stderr
-    if not hides_deletions(emulator):
-        assert "waiting for CVM uma-gateway" in deleted.stderr
     assert created.returncode == 0, created.stderr
-    successor = only_cvm(emulator, "uma-gateway")
+    if hides_deletions(emulator):
+        others = [c for c in emulator.cvms() if c.name == "uma-gateway" and not c.deleted]
+        (successor,) = [c for c in others if c.status != STATUS_DELETING]
+        assert [c.vm_uuid for c in others if c is not successor] == [old.vm_uuid]
+    else:
+        assert "waiting for CVM uma-gateway" in deleted.stderr
+        successor = only_cvm(emulator, "uma-gateway")
     assert successor.vm_uuid == created.record["cvmId"] != old.vm_uuid
     assert successor.instance_type == "tdx.large"
 
