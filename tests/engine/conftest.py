@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from emulators.phala import Behaviour, PhalaCloudEmulator
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
-from tests.support.engine_stacks import ENGINE_TIMINGS
+from tests.support.engine_stacks import engine_emulator, opened_workspace
 
 
 @pytest.fixture
 def emulator() -> Iterator[PhalaCloudEmulator]:
     """The service as hostile as reality, fast: updates restart, deletes take a moment."""
-    with PhalaCloudEmulator(behaviour=Behaviour(timings=ENGINE_TIMINGS)) as running:
+    with engine_emulator() as running:
         yield running
 
 
@@ -23,8 +23,5 @@ def emulator() -> Iterator[PhalaCloudEmulator]:
 def workspace(
     engine_dir: Path, emulator: PhalaCloudEmulator, tmp_path: Path
 ) -> Iterator[PulumiWorkspace]:
-    created = PulumiWorkspace(engine_dir, tmp_path / "engine", emulator)
-    try:
+    with opened_workspace(engine_dir, tmp_path / "engine", emulator) as created:
         yield created
-    finally:
-        created.close()

@@ -16,14 +16,15 @@ import pytest
 
 from components.compose import openclaw_compose
 from components.derivation import derive_mux_keys, derive_tenant_keys
-from emulators.phala import Behaviour, PhalaCloudEmulator
+from emulators.phala import PhalaCloudEmulator
 from tests.ops.mux_admin_fake import FakeMuxAdmin, running_fake_mux
 from tests.support.engine_harness import REPO_ROOT, PulumiWorkspace
 from tests.support.engine_stacks import (
-    ENGINE_TIMINGS,
     STACK,
+    engine_emulator,
     engine_operations,
     local_stack_config,
+    opened_workspace,
     write_requests,
 )
 from tests.support.stack_configs import IMAGE, MUX_MASTER_KEY, master_key_for
@@ -34,7 +35,7 @@ MUX = "day2-mux"
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[PhalaCloudEmulator]:
-    with PhalaCloudEmulator(behaviour=Behaviour(timings=ENGINE_TIMINGS)) as running:
+    with engine_emulator() as running:
         yield running
 
 
@@ -42,15 +43,13 @@ def emulator() -> Iterator[PhalaCloudEmulator]:
 def deployed(
     engine_dir: Path, emulator: PhalaCloudEmulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PulumiWorkspace]:
-    workspace = PulumiWorkspace(engine_dir, tmp_path_factory.mktemp("day2") / "engine", emulator)
-    try:
+    root = tmp_path_factory.mktemp("day2") / "engine"
+    with opened_workspace(engine_dir, root, emulator) as workspace:
         config, secret_keys = local_stack_config(TENANTS, mux=MUX)
         workspace.init_stack(STACK)
         workspace.configure(STACK, config, secret_keys)
         workspace.run("up", "--yes", "--skip-preview", "--stack", STACK).expect_success()
         yield workspace
-    finally:
-        workspace.close()
 
 
 def ops(workspace: PulumiWorkspace, *args: str) -> subprocess.CompletedProcess[str]:

@@ -15,9 +15,14 @@ from typing import Any
 
 import pytest
 
-from emulators.phala import Behaviour, PhalaCloudEmulator
+from emulators.phala import PhalaCloudEmulator
 from tests.support.engine_harness import PulumiWorkspace
-from tests.support.engine_stacks import ENGINE_TIMINGS, engine_operations, local_stack_config
+from tests.support.engine_stacks import (
+    engine_emulator,
+    engine_operations,
+    local_stack_config,
+    opened_workspace,
+)
 from tests.support.secret_scan import scan_text
 from tests.support.stack_configs import MUX_IMAGE, SSH_KEY
 
@@ -30,7 +35,7 @@ NEW_MUX_MASTER_KEY = "rotated-mux-master-key-0123456789abcdef0123"
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[PhalaCloudEmulator]:
-    with PhalaCloudEmulator(behaviour=Behaviour(timings=ENGINE_TIMINGS)) as running:
+    with engine_emulator() as running:
         yield running
 
 
@@ -38,12 +43,10 @@ def emulator() -> Iterator[PhalaCloudEmulator]:
 def stacks(
     engine_dir: Path, emulator: PhalaCloudEmulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PulumiWorkspace]:
-    workspace = PulumiWorkspace(engine_dir, tmp_path_factory.mktemp("joined") / "engine", emulator)
-    try:
+    root = tmp_path_factory.mktemp("joined") / "engine"
+    with opened_workspace(engine_dir, root, emulator) as workspace:
         _deploy_the_mux_and_configure_the_tenants(workspace)
         yield workspace
-    finally:
-        workspace.close()
 
 
 def _deploy_the_mux_and_configure_the_tenants(workspace: PulumiWorkspace) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from emulators.phala import PhalaCloudEmulator, RequestRecord, Timings
+from emulators.phala import Behaviour, PhalaCloudEmulator, RequestRecord, Timings
 from sandbox.engine import shown as shown  # re-exported for the engine tests
 from tests.support.engine_harness import PulumiWorkspace
 from tests.support.stack_configs import MUX_IMAGE, base_config, with_secrets
@@ -20,6 +22,27 @@ ENGINE_TIMINGS = Timings(
     boot=0.2, update_grace=0.3, stop=0.05, stopped=0.05, restart_boot=0.1, delete=0.5
 )
 COMMAND_TYPE = "command:local:Command"
+
+
+@contextmanager
+def engine_emulator() -> Iterator[PhalaCloudEmulator]:
+    """The service as hostile as reality, fast: updates restart, deletes take a moment."""
+    with PhalaCloudEmulator(behaviour=Behaviour(timings=ENGINE_TIMINGS)) as running:
+        yield running
+
+
+@contextmanager
+def opened_workspace(
+    engine_dir: Path, root: Path, emulator: PhalaCloudEmulator
+) -> Iterator[PulumiWorkspace]:
+    """A workspace closed (every process it started stopped) however the block ends."""
+    workspace = PulumiWorkspace(engine_dir, root, emulator)
+    try:
+        yield workspace
+    finally:
+        workspace.close()
+
+
 # Phala API calls that only read, although one of them is a POST.
 _READ_ONLY = {("POST", "/status/batch")}
 

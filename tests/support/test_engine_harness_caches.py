@@ -14,7 +14,7 @@ import pytest
 from emulators.phala import PhalaCloudEmulator
 from sandbox.engine import leaves
 from tests.support.engine_harness import PROJECT, PulumiWorkspace
-from tests.support.engine_stacks import STACK, local_stack_config
+from tests.support.engine_stacks import STACK, local_stack_config, opened_workspace
 
 TENANTS = ("cache-agent-0", "cache-agent-1")
 
@@ -50,15 +50,22 @@ def salt_of(workspace: PulumiWorkspace) -> str:
     return next(line for line in text.splitlines() if line.startswith("encryptionsalt:"))
 
 
-def test_a_later_stack_gets_the_ciphertexts_without_the_cli_and_the_engine_reads_them(
+@pytest.fixture
+def first(
     engine_dir: Path, emulator: PhalaCloudEmulator, tmp_path: Path
+) -> Iterator[PulumiWorkspace]:
+    """A stack configured before the ones each test checks (the caches' first fill)."""
+    with opened_workspace(engine_dir, tmp_path / "first", emulator) as workspace:
+        workspace.init_stack(STACK)
+        workspace.configure(STACK, *local_stack_config(TENANTS))
+        yield workspace
+
+
+def test_a_later_stack_gets_the_ciphertexts_without_the_cli_and_the_engine_reads_them(
+    engine_dir: Path, emulator: PhalaCloudEmulator, first: PulumiWorkspace, tmp_path: Path
 ) -> None:
     config, secret_keys = local_stack_config(TENANTS)
-    first = PulumiWorkspace(engine_dir, tmp_path / "first", emulator)
-    later = PulumiWorkspace(engine_dir, tmp_path / "later", emulator)
-    try:
-        first.init_stack(STACK)
-        first.configure(STACK, config, secret_keys)
+    with opened_workspace(engine_dir, tmp_path / "later", emulator) as later:
         later.init_stack(STACK)
         ran = counting_config_commands(later)
         later.configure(STACK, config, secret_keys)
@@ -72,20 +79,13 @@ def test_a_later_stack_gets_the_ciphertexts_without_the_cli_and_the_engine_reads
         assert {(p["name"], p["version"]) for p in listed} == {
             (plugin.name, plugin.version) for plugin in later.providers
         }
-    finally:
-        first.close()
-        later.close()
 
 
 def test_a_stack_with_secrets_under_its_own_salt_is_configured_through_the_cli(
-    engine_dir: Path, emulator: PhalaCloudEmulator, tmp_path: Path
+    engine_dir: Path, emulator: PhalaCloudEmulator, first: PulumiWorkspace, tmp_path: Path
 ) -> None:
     config, secret_keys = local_stack_config(TENANTS)
-    first = PulumiWorkspace(engine_dir, tmp_path / "first", emulator)
-    own = PulumiWorkspace(engine_dir, tmp_path / "own", emulator)
-    try:
-        first.init_stack(STACK)
-        first.configure(STACK, config, secret_keys)
+    with opened_workspace(engine_dir, tmp_path / "own", emulator) as own:
         own.init_stack(STACK)
         own.set_secret(STACK, "muxMasterKey", "own-salt-mux-master-key-0123456789abcdef")
         own_salt = salt_of(own)
@@ -97,6 +97,3 @@ def test_a_stack_with_secrets_under_its_own_salt_is_configured_through_the_cli(
         for key in secret_keys:
             assert decrypted(own, key) == config[key]
         assert decrypted(own, "muxMasterKey") == "own-salt-mux-master-key-0123456789abcdef"
-    finally:
-        first.close()
-        own.close()
